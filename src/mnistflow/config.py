@@ -1,0 +1,308 @@
+"""params.yaml -> frozen, typed config objects, validated once at start-up.
+
+Each section of params.yaml is a dataclass below, with typed, commented defaults. ``load_params``
+reads the file once, rejects unknown keys, wrong types and impossible values with an error that
+names the dotted key (``ann.train.lr: must be > 0, got -1.0``), and returns a :class:`Params`.
+A stage then reads only its own section, and dvc.yaml lists exactly those sections.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+import typing
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class ConfigError(ValueError):
+    """params.yaml holds a key, type or value the pipeline cannot use."""
+
+
+Problems = Iterator[tuple[str, str]]  # (field name, what is wrong with it)
+
+
+@dataclass(frozen=True)
+class DownloadConfig:
+    # Public HTTPS mirrors, tried in order after $MNIST_MIRROR (a folder or file:// URL) if set.
+    mirrors: tuple[str, ...] = (
+        "https://ossci-datasets.s3.amazonaws.com/mnist/",
+        "https://storage.googleapis.com/cvdf-datasets/mnist/",
+    )
+    # Seconds to wait on a silent mirror before trying the next one.
+    timeout_s: float = 30.0
+    # SHA-256 of each file's *decompressed* content (mirrors gzip the same bytes differently).
+    sha256: Mapping[str, str] = field(default_factory=dict)
+
+    def problems(self) -> Problems:
+        if self.timeout_s <= 0:
+            yield "timeout_s", f"must be > 0 seconds, got {self.timeout_s}"
+        for i, url in enumerate(self.mirrors):
+            if not re.match(r"^(https?|file)://", url) and not url.startswith(("/", ".")):
+                yield f"mirrors.{i}", f"must be an http(s):// or file:// URL or a folder path, got {url!r}"
+        missing = [name for name in MNIST_FILES if name not in self.sha256]
+        extra = [name for name in self.sha256 if name not in MNIST_FILES]
+        if missing:
+            yield "sha256", f"needs the checksum of {', '.join(missing)}"
+        if extra:
+            yield "sha256", f"unknown file(s) {', '.join(extra)}; expected {', '.join(MNIST_FILES)}"
+        for name, digest in self.sha256.items():
+            if not re.fullmatch(r"[0-9a-f]{64}", digest):
+                yield f"sha256.{name}", "must be 64 lowercase hex digits (a SHA-256)"
+
+
+@dataclass(frozen=True)
+class PrepareConfig:
+    # Seed for shuffling, the stratified train/validation split and the optional subset.
+    seed: int = 0
+    # Fraction of the 60,000 training images held out for validation.
+    val_fraction: float = 0.1
+    # Subtract the training set's mean pixel and divide by its std (after scaling to [0, 1]).
+    standardize: bool = False
+    # >0: keep a stratified subset of this many training images (before the split), for quick runs.
+    train_subset: int = 0
+
+    def problems(self) -> Problems:
+        if not 0.0 < self.val_fraction < 1.0:
+            yield "val_fraction", f"must be between 0 and 1 (exclusive), got {self.val_fraction}"
+        if self.train_subset < 0:
+            yield "train_subset", f"must be 0 (all images) or a positive count, got {self.train_subset}"
+        elif 0 < self.train_subset < 100:
+            yield "train_subset", f"must be at least 100 so every class reaches both splits, got {self.train_subset}"
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    # Initial value of k0 in the learnable activation g(x) = k0 + k1*x.
+    k0: float = 0.0
+    # Initial value of k1.
+    k1: float = 1.0
+    # constant: k0, k1 exactly; normal: drawn from N(k, spread^2); uniform: from U(k - spread, k + spread).
+    sampling: Literal["constant", "normal", "uniform"] = "constant"
+    # Spread of the draw (std for normal, half-width for uniform); ignored for constant.
+    spread: float = 0.1
+
+    def problems(self) -> Problems:
+        if self.spread < 0:
+            yield "spread", f"must be >= 0, got {self.spread}"
+        if self.sampling != "constant" and self.spread == 0:
+            yield "spread", f"must be > 0 when sampling is {self.sampling!r} (use sampling: constant for fixed values)"
+
+
+@dataclass(frozen=True)
+class MLPConfig:
+    # learnable: hidden activations g(x) = k0 + k1*x with k0, k1 trained; relu: ReLU with He init.
+    activation: Literal["learnable", "relu"] = "learnable"
+    # Hidden layer widths, input side first.
+    hidden: tuple[int, ...] = (256, 128)
+    # network: one (k0, k1) pair shared by every hidden layer; layer: one pair per hidden layer.
+    share_k: Literal["network", "layer"] = "network"
+
+    def problems(self) -> Problems:
+        if not self.hidden:
+            yield "hidden", "needs at least one hidden layer width"
+        for i, width in enumerate(self.hidden):
+            if width < 1:
+                yield f"hidden.{i}", f"must be a positive width, got {width}"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # Seed for weight init, k sampling and batch order.
+    seed: int = 0
+    epochs: int = 20
+    batch_size: int = 128
+    # adam or sgd (with momentum below).
+    optimizer: Literal["adam", "sgd"] = "adam"
+    # Peak learning rate.
+    lr: float = 1e-3
+    # SGD momentum; ignored by Adam.
+    momentum: float = 0.9
+    # L2 penalty (decoupled for neither: torch's weight_decay argument).
+    weight_decay: float = 0.0
+    # constant, or cosine decay from lr to 0 over the epochs.
+    schedule: Literal["constant", "cosine"] = "constant"
+    # auto: CUDA when available, else CPU; or name one.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    # Record the mini-batch training loss every this many steps (the fine-grained loss curve).
+    log_every: int = 50
+
+    def problems(self) -> Problems:
+        for name in ("epochs", "batch_size", "log_every"):
+            if getattr(self, name) < 1:
+                yield name, f"must be >= 1, got {getattr(self, name)}"
+        if self.lr <= 0:
+            yield "lr", f"must be > 0, got {self.lr}"
+        if not 0 <= self.momentum < 1:
+            yield "momentum", f"must be in [0, 1), got {self.momentum}"
+        if self.weight_decay < 0:
+            yield "weight_decay", f"must be >= 0, got {self.weight_decay}"
+
+
+@dataclass(frozen=True)
+class ANNConfig:
+    model: MLPConfig = field(default_factory=MLPConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class EvaluateConfig:
+    # Images per forward pass when predicting the test set.
+    batch_size: int = 1000
+
+    def problems(self) -> Problems:
+        if self.batch_size < 1:
+            yield "batch_size", f"must be >= 1, got {self.batch_size}"
+
+
+@dataclass(frozen=True)
+class Params:
+    download: DownloadConfig = field(default_factory=DownloadConfig)
+    prepare: PrepareConfig = field(default_factory=PrepareConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    ann: ANNConfig = field(default_factory=ANNConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml; raise :class:`ConfigError` naming every bad key."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as fh:
+            raw = yaml.safe_load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: not found; run the stage from the project root, where params.yaml lives") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from None
+    return parse_params(raw if raw is not None else {}, source=str(path))
+
+
+def parse_params(raw: Any, source: str = "params") -> Params:
+    errors: list[str] = []
+    params = _build(Params, raw, "", errors)
+    if errors:
+        listing = "\n  ".join(errors)
+        raise ConfigError(f"{source} has {len(errors)} problem(s):\n  {listing}")
+    return params
+
+
+def to_dict(config: Any) -> Any:
+    """A config object as plain dicts/lists (for checkpoints, MLflow params and JSON)."""
+    if dataclasses.is_dataclass(config):
+        return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, Mapping):
+        return {k: to_dict(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [to_dict(v) for v in config]
+    return config
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}``; lists become their string form."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            flat[name] = str(list(value))
+        else:
+            flat[name] = value
+    return flat
+
+
+# --- the one validation pass -------------------------------------------------------------
+
+def _dotted(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _build(cls: type, raw: Any, prefix: str, errors: list[str]) -> Any:
+    where = prefix or "the top level"
+    if not isinstance(raw, Mapping):
+        errors.append(f"{where}: expected a mapping of keys, got {_describe(raw)}")
+        return cls()
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in raw:
+        if key not in fields:
+            errors.append(f"{_dotted(prefix, str(key))}: unknown key; {where} takes {', '.join(fields)}")
+    values = {}
+    for name in fields:
+        if name in raw:
+            values[name] = _convert(raw[name], hints[name], _dotted(prefix, name), errors)
+    n_before = len(errors)
+    try:
+        obj = cls(**{k: v for k, v in values.items() if v is not _INVALID})
+    except TypeError as exc:  # pragma: no cover - every field has a default
+        errors.append(f"{where}: {exc}")
+        return cls()
+    if len(errors) == n_before and hasattr(obj, "problems"):
+        errors.extend(f"{_dotted(prefix, name)}: {message}" for name, message in obj.problems())
+    return obj
+
+
+_INVALID = object()
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+
+
+def _describe(value: Any) -> str:
+    return f"{type(value).__name__} {value!r}"
+
+
+def _convert(value: Any, tp: Any, key: str, errors: list[str]) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key, errors)
+    if origin is Literal:
+        if value not in args:
+            errors.append(f"{key}: must be one of {', '.join(map(repr, args))}, got {value!r}")
+            return _INVALID
+        return value
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            errors.append(f"{key}: expected a list, got {_describe(value)}")
+            return _INVALID
+        items = [_convert(v, args[0], f"{key}.{i}", errors) for i, v in enumerate(value)]
+        return _INVALID if _INVALID in items else tuple(items)
+    if origin in (Mapping, dict) or tp is Mapping:
+        if not isinstance(value, Mapping):
+            errors.append(f"{key}: expected a mapping, got {_describe(value)}")
+            return _INVALID
+        converted = {str(k): _convert(v, args[1], f"{key}.{k}", errors) for k, v in value.items()}
+        return _INVALID if _INVALID in converted.values() else converted
+    if tp is bool:
+        if not isinstance(value, bool):
+            errors.append(f"{key}: expected true or false, got {_describe(value)}")
+            return _INVALID
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            errors.append(f"{key}: expected an integer, got {_describe(value)}")
+            return _INVALID
+        return value
+    if tp is float:
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            # PyYAML reads ``1e-3`` (no dot) as a string; take it as the number it means.
+            return float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            errors.append(f"{key}: expected a number, got {_describe(value)}")
+            return _INVALID
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            errors.append(f"{key}: expected a string, got {_describe(value)}")
+            return _INVALID
+        return value
+    raise TypeError(f"config type {tp!r} of {key} is not supported")  # a bug in this module

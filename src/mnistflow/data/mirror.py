@@ -1,0 +1,164 @@
+"""Fetch the MNIST files from an ordered list of mirrors, verifying each by content checksum.
+
+A mirror is a folder, a ``file://`` URL or an ``http(s)://`` URL. ``$MNIST_MIRROR`` (a local
+copy) is tried before the mirrors in params.yaml. Each file is checked by the SHA-256 of its
+*decompressed* bytes, since mirrors gzip the same IDX content differently. A mirror that fails
+or serves a bad file is reported and the next one tried; a file reaches the destination folder
+only once verified (downloaded into a temporary folder there, then renamed).
+"""
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import os
+import shutil
+import socket
+import tempfile
+import urllib.error
+import urllib.parse
+import urllib.request
+import zlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+
+from mnistflow.paths import project_root
+
+ENV_VAR = "MNIST_MIRROR"
+CHUNK = 1 << 20
+
+
+class DownloadError(RuntimeError):
+    """No mirror could supply a verified copy of a file."""
+
+
+class ChecksumError(ValueError):
+    """A mirror served a file whose content is not the expected one."""
+
+
+def mirror_list(configured: Sequence[str], env: Mapping[str, str] = os.environ) -> list[str]:
+    """``$MNIST_MIRROR`` (when set) followed by the configured mirrors, in order."""
+    local = env.get(ENV_VAR, "").strip()
+    return ([local] if local else []) + list(configured)
+
+
+def content_sha256(path: str | Path) -> str:
+    """SHA-256 of the file's content, decompressed first when it is gzip data."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as raw:
+        is_gzip = raw.read(2) == b"\x1f\x8b"
+    opener = gzip.open if is_gzip else open
+    with opener(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def local_folder(mirror: str) -> Path | None:
+    """The folder a local mirror names (a path or ``file://`` URL), or None for http(s)."""
+    if mirror.startswith(("http://", "https://")):
+        return None
+    if mirror.startswith("file://"):
+        return Path(urllib.request.url2pathname(urllib.parse.urlparse(mirror).path))
+    folder = Path(mirror).expanduser()
+    if not folder.is_absolute() and not folder.exists():
+        # Relative to the project, also from inside a `dvc exp run --temp` copy.
+        folder = project_root() / folder
+    return folder
+
+
+@contextlib.contextmanager
+def _socket_timeout(seconds: float) -> Iterator[None]:
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def retrieve(mirror: str, filename: str, folder: Path, timeout_s: float) -> Path:
+    """Copy or download ``filename`` from ``mirror`` into ``folder``; return the new file."""
+    target = folder / filename
+    local = local_folder(mirror)
+    if local is not None:
+        source = local / filename
+        if not source.is_file():
+            raise FileNotFoundError(f"no file {source}")
+        shutil.copyfile(source, target)
+        return target
+    # torchvision's downloader follows redirects and shows a progress bar.
+    from torchvision.datasets.utils import download_url
+
+    url = mirror if mirror.endswith("/") else mirror + "/"
+    with _socket_timeout(timeout_s):
+        download_url(url + filename, root=str(folder), filename=filename)
+    return target
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code} {exc.reason}"
+    if isinstance(exc, urllib.error.URLError):
+        return f"unreachable ({exc.reason})"
+    return str(exc) or type(exc).__name__
+
+
+def fetch(
+    name: str,
+    mirrors: Sequence[str],
+    sha256: str,
+    dest_dir: str | Path,
+    timeout_s: float = 30.0,
+    log: Callable[[str], None] = print,
+) -> str:
+    """Place a verified ``<name>.gz`` in ``dest_dir``; return the mirror it came from.
+
+    Raises :class:`DownloadError` listing every mirror and why it failed.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    filename = f"{name}.gz"
+    target = dest_dir / filename
+    if target.is_file():
+        try:
+            if content_sha256(target) == sha256:
+                return "already present"
+        except (OSError, EOFError, zlib.error):
+            pass
+    failures: list[str] = []
+    for mirror in mirrors:
+        with tempfile.TemporaryDirectory(prefix=".download-", dir=dest_dir) as tmp:
+            try:
+                part = retrieve(mirror, filename, Path(tmp), timeout_s)
+                got = content_sha256(part)
+                if got != sha256:
+                    raise ChecksumError(f"checksum mismatch: content SHA-256 {got[:16]}..., expected {sha256[:16]}...")
+                os.replace(part, target)
+                return mirror
+            except (OSError, EOFError, zlib.error, RuntimeError, ValueError) as exc:
+                reason = _reason(exc)
+                failures.append(f"  - {mirror}: {reason}")
+                log(f"{filename}: {mirror} failed ({reason}); trying the next mirror")
+    listing = "\n".join(failures) if failures else "  (no mirror configured)"
+    raise DownloadError(
+        f"could not get a verified copy of {filename} from any mirror:\n{listing}\n"
+        f"To work offline, point {ENV_VAR} at a folder (or file:// URL) holding the four MNIST .gz files, "
+        f"e.g. `export {ENV_VAR}=/path/to/mnist`, or add a mirror to download.mirrors in params.yaml."
+    )
+
+
+def download_mnist(
+    dest_dir: str | Path,
+    names: Sequence[str],
+    checksums: Mapping[str, str],
+    mirrors: Sequence[str],
+    timeout_s: float = 30.0,
+    log: Callable[[str], None] = print,
+) -> dict[str, str]:
+    """Fetch every named file; return ``{name: mirror it came from}``."""
+    sources = {}
+    for name in names:
+        sources[name] = fetch(name, mirrors, checksums[name], dest_dir, timeout_s, log)
+        log(f"{name}.gz: ok ({sources[name]})")
+    return sources

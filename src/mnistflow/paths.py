@@ -1,0 +1,80 @@
+"""Every file the pipeline reads or writes, relative to the project root.
+
+dvc.yaml names the same paths (DVC cannot import Python); ``tests/test_dvc_yaml.py`` checks
+that the two agree, so a path is changed here and in dvc.yaml together or not at all.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PARAMS = Path("params.yaml")
+
+RAW_DIR = Path("data/raw")  # the four MNIST .gz files, as downloaded
+PROCESSED_DIR = Path("data/processed")  # train/val/test arrays written by preprocess
+MODELS_DIR = Path("models")  # checkpoints (state_dict + the config that rebuilds the model)
+METRICS_DIR = Path("metrics")  # JSON metrics committed to git (dvc metrics show/diff)
+PLOTS_DIR = Path("plots")  # plot data committed to git, and the PNGs (dvc plots show/diff)
+
+SPLITS = ("train", "val", "test")
+
+
+def split_file(split: str) -> Path:
+    """``data/processed/<split>.npz`` holding ``x`` (N, 28, 28) float32 and ``y`` (N,) int64."""
+    return PROCESSED_DIR / f"{split}.npz"
+
+
+PREPARE_INFO = PROCESSED_DIR / "info.json"  # sizes, normalisation statistics, source indices
+
+
+def checkpoint(model: str) -> Path:
+    return MODELS_DIR / f"{model}.pt"
+
+
+def train_metrics(model: str) -> Path:
+    """Final k0/k1 and last-epoch losses and accuracies, written by the training stage."""
+    return METRICS_DIR / f"{model}-train.json"
+
+
+def eval_metrics(model: str) -> Path:
+    """Test-set metrics computed by scikit-learn in the evaluate stage."""
+    return METRICS_DIR / f"{model}.json"
+
+
+def history(model: str) -> Path:
+    """One row per epoch (epoch 0 = before training): k0, k1, losses and accuracies."""
+    return PLOTS_DIR / model / "history.csv"
+
+
+def steps(model: str) -> Path:
+    """Mini-batch training loss every ``log_every`` steps: the fine-grained loss curve."""
+    return PLOTS_DIR / model / "steps.csv"
+
+
+def confusion(model: str) -> Path:
+    """``[{"actual": .., "predicted": ..}, ...]`` per test image, for DVC's confusion template."""
+    return PLOTS_DIR / model / "confusion.json"
+
+
+def images(model: str) -> Path:
+    """Folder of the matplotlib PNGs drawn by the plot stage."""
+    return PLOTS_DIR / model / "images"
+
+
+def project_root(cwd: Path | None = None) -> Path:
+    """The user's project folder, also when a stage runs in a ``dvc exp run --temp/--queue`` copy.
+
+    DVC runs temporary experiments in ``<project>/.dvc/tmp/exps/<run>/``. Anything that must
+    outlive that copy (the MLflow store) or that the user named relative to the project
+    (``MNIST_MIRROR=../shared/mnist``) is resolved against the project, not the copy.
+    """
+    # DVC sets DVC_ROOT for every stage it runs; for queued and --temp experiments it
+    # points at the user's project rather than the temporary copy.
+    if cwd is None and os.environ.get("DVC_ROOT"):
+        return Path(os.environ["DVC_ROOT"]).resolve()
+    cwd = (cwd or Path.cwd()).resolve()
+    parts = cwd.parts
+    for i in range(len(parts) - 3):
+        if parts[i : i + 3] == (".dvc", "tmp", "exps"):
+            return Path(*parts[:i])
+    return cwd

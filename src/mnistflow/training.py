@@ -1,0 +1,192 @@
+"""One training loop and one evaluation path for every model.
+
+``fit`` trains any ``nn.Module`` that maps a batch of images to logits, on in-memory tensors,
+and returns the per-epoch history (epoch 0 is the untrained model) and the fine-grained
+mini-batch loss curve. ``predict_logits`` is the single forward path used both for the
+per-epoch metrics here and by the evaluate stage. Nothing here knows about DVC or MLflow:
+callers pass ``on_epoch`` to observe progress.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from mnistflow.config import TrainConfig
+from mnistflow.data.prepare import Split, Splits
+from mnistflow.files import atomic_path
+from mnistflow.models import build_model
+
+EVAL_SPLITS = ("train", "val", "test")
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("train.device is 'cuda' but torch sees no CUDA device; set it to 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def get_lr(epoch: int, cfg: TrainConfig) -> float:
+    """Learning rate for 0-based ``epoch``: constant, or cosine from ``lr`` towards 0."""
+    if cfg.schedule == "cosine":
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / cfg.epochs))
+    return cfg.lr
+
+
+def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000, device: torch.device | None = None) -> torch.Tensor:
+    """Logits for every row of ``x`` (on CPU), in eval mode, without gradients."""
+    device = device or next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    try:
+        out = [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+    finally:
+        model.train(was_training)
+    return torch.cat(out)
+
+
+def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean categorical cross-entropy and accuracy of ``logits`` against labels ``y``."""
+    loss = F.cross_entropy(logits, y).item()
+    accuracy = (logits.argmax(dim=1) == y).double().mean().item()
+    return loss, accuracy
+
+
+@dataclass
+class History:
+    epochs: list[dict[str, float]] = field(default_factory=list)  # one row per epoch, epoch 0 first
+    steps: list[dict[str, float]] = field(default_factory=list)  # mini-batch loss every log_every steps
+
+    @property
+    def last(self) -> dict[str, float]:
+        return self.epochs[-1]
+
+
+def as_tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.from_numpy(np.ascontiguousarray(split.x)), torch.from_numpy(split.y)
+
+
+def epoch_row(model: nn.Module, epoch: int, lr: float, data: dict[str, tuple[torch.Tensor, torch.Tensor]], device: torch.device, batch_size: int) -> dict[str, float]:
+    """Losses and accuracies on every split, plus the model's own scalars (k0, k1)."""
+    row: dict[str, float] = {"epoch": epoch, "lr": lr}
+    for name, (x, y) in data.items():
+        loss, accuracy = loss_and_accuracy(predict_logits(model, x, batch_size, device), y)
+        row[f"{name}_loss"] = loss
+        row[f"{name}_acc"] = accuracy
+    scalars = getattr(model, "scalars", None)
+    if callable(scalars):
+        row.update(scalars())
+    return row
+
+
+def fit(
+    model: nn.Module,
+    splits: Splits,
+    cfg: TrainConfig,
+    on_epoch: Callable[[dict[str, float], float], None] | None = None,
+    eval_batch_size: int = 1000,
+) -> History:
+    """Train ``model`` with mini-batch ``cfg.optimizer`` on shuffled training batches.
+
+    After every epoch (and once before the first) the model is evaluated on the train,
+    validation and test splits; ``on_epoch(row, seconds)`` then sees the row.
+    """
+    device = resolve_device(cfg.device)
+    model.to(device)
+    data = {name: as_tensors(splits[name]) for name in EVAL_SPLITS}
+    x_train, y_train = (t.to(device) for t in data["train"])
+    optimizer = make_optimizer(model, cfg)
+    generator = torch.Generator().manual_seed(cfg.seed)
+    history = History()
+
+    def record(epoch: int, lr: float, seconds: float) -> None:
+        row = epoch_row(model, epoch, lr, data, device, eval_batch_size)
+        history.epochs.append(row)
+        if on_epoch is not None:
+            on_epoch(row, seconds)
+
+    record(0, get_lr(0, cfg), 0.0)
+    step = 0
+    for epoch in range(cfg.epochs):
+        start = time.perf_counter()
+        lr = get_lr(epoch, cfg)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        model.train()
+        order = torch.randperm(len(y_train), generator=generator).to(device)
+        for i in range(0, len(order), cfg.batch_size):
+            batch = order[i : i + cfg.batch_size]
+            loss = F.cross_entropy(model(x_train[batch]), y_train[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            if step % cfg.log_every == 0:
+                history.steps.append({"step": step, "epoch": epoch + (i + len(batch)) / len(order), "loss": loss.item()})
+        if not math.isfinite(loss.item()):
+            raise FloatingPointError(
+                f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower the learning rate or "
+                "choose initial k values nearer 0 and 1"
+            )
+        record(epoch + 1, lr, time.perf_counter() - start)
+    return history
+
+
+def format_row(row: dict[str, float], epochs: int, seconds: float) -> str:
+    """One progress line: ``epoch  3/20  loss 0.291/0.301/0.288  acc ...  k0 .. k1 ..``."""
+    text = (
+        f"epoch {int(row['epoch']):>3}/{epochs}"
+        f"  loss train {row['train_loss']:.4f} val {row['val_loss']:.4f} test {row['test_loss']:.4f}"
+        f"  acc train {row['train_acc']:.2%} val {row['val_acc']:.2%} test {row['test_acc']:.2%}"
+    )
+    if "k0" in row:
+        text += f"  k0 {row['k0']:+.4f} k1 {row['k1']:+.4f}"
+    if seconds:
+        text += f"  ({seconds:.1f} s)"
+    return text
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, arch: str, kwargs: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Save the state_dict with what rebuilds the model (arch + kwargs) and ``extra`` context."""
+    payload = {"arch": arch, "kwargs": kwargs, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
+    """Rebuild the model a checkpoint describes and load its weights; return (model, payload)."""
+    try:
+        payload = torch.load(path, map_location=device, weights_only=True)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing; run its training stage first (dvc repro)") from None
+    model = build_model(payload["arch"], payload["kwargs"])
+    model.load_state_dict(payload["state_dict"])
+    model.to(device).eval()
+    return model, payload
