@@ -13,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mnistflow.evaluation import confusion_matrix  # noqa: E402
 from mnistflow.files import atomic_path  # noqa: E402
@@ -23,6 +24,10 @@ SPLIT_STYLE = {"train": ("tab:blue", "-"), "val": ("tab:orange", ":"), "test": (
 
 def _column(rows: Rows, key: str) -> np.ndarray:
     return np.array([float(r[key]) for r in rows])
+
+
+def _epoch_axis(ax: plt.Axes) -> None:
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -41,7 +46,8 @@ def k_per_epoch(history: Rows, title: str) -> plt.Figure:
         ax.plot(epochs, _column(history, key), marker="o", ms=3, lw=2, label=key + (" (mean)" if layer_keys else ""))
     for key in layer_keys:
         ax.plot(epochs, _column(history, key), lw=1, alpha=0.7, label=key)
-    ax.set(xlabel="epoch", ylabel="value", title=f"{title}: learned activation parameters")
+    ax.set(xlabel="epoch", ylabel="value", title=f"{title}\nlearned activation parameters per epoch")
+    _epoch_axis(ax)
     ax.grid(alpha=0.3)
     ax.legend()
     return fig
@@ -55,7 +61,8 @@ def split_curves(history: Rows, metric: str, title: str) -> plt.Figure:
         values = _column(history, f"{split}_{metric}")
         ax.plot(epochs, values * (100 if metric == "acc" else 1), color=color, ls=style, marker="o", ms=3, label=split)
     label = "accuracy (%)" if metric == "acc" else "cross-entropy loss"
-    ax.set(xlabel="epoch", ylabel=label, title=f"{title}: train vs test {label.split(' (')[0]}")
+    ax.set(xlabel="epoch", ylabel=label, title=f"{title}\ntrain vs test {label.split(' (')[0]}")
+    _epoch_axis(ax)
     if metric == "acc":
         ax.set_ylim(max(0.0, float(np.min(_column(history, "test_acc")[1:] if len(history) > 1 else 0)) * 100 - 3), 100)
     ax.grid(alpha=0.3)
@@ -69,7 +76,8 @@ def loss_curve(steps: Rows, history: Rows, title: str) -> plt.Figure:
     if steps:
         ax.plot(_column(steps, "epoch"), _column(steps, "loss"), lw=0.8, alpha=0.6, label="mini-batch loss")
     ax.plot(_column(history, "epoch"), _column(history, "train_loss"), marker="o", ms=3, label="train loss (full pass)")
-    ax.set(xlabel="epoch", ylabel="cross-entropy loss", title=f"{title}: loss curve", yscale="log")
+    ax.set(xlabel="epoch", ylabel="cross-entropy loss", title=f"{title}\nloss curve", yscale="log")
+    _epoch_axis(ax)
     ax.grid(alpha=0.3, which="both")
     ax.legend()
     return fig
@@ -84,8 +92,8 @@ def confusion_heatmap(matrix: np.ndarray, title: str) -> plt.Figure:
     for i in range(n):
         for j in range(n):
             ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7, color="white" if share[i, j] > 0.5 else "black")
-    ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="actual", title=f"{title}: confusion matrix (test)")
-    fig.colorbar(image, ax=ax, label="share of the actual class")
+    ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="actual", title=f"{title}\nconfusion matrix (test set)")
+    fig.colorbar(image, ax=ax, label="share of the actual class", fraction=0.046, pad=0.04)
     return fig
 
 
@@ -98,7 +106,7 @@ def activation_shapes(history: Rows, title: str) -> plt.Figure:
         ax.plot(x, k0 + k1 * x, ls=style, label=f"{name} (epoch {int(row['epoch'])}): g(x) = {k0:+.3f} {k1:+.3f}·x")
     ax.axhline(0, color="grey", lw=0.5)
     ax.axvline(0, color="grey", lw=0.5)
-    ax.set(xlabel="x (pre-activation)", ylabel="g(x)", title=f"{title}: learned activation")
+    ax.set(xlabel="x (pre-activation)", ylabel="g(x)", title=f"{title}\nlearned activation, first and last epoch")
     ax.grid(alpha=0.3)
     ax.legend()
     return fig
