@@ -18,9 +18,10 @@ def run(main: Callable[[], object]) -> None:
     from mnistflow.config import ConfigError
     from mnistflow.data.idx import IdxError
     from mnistflow.data.mirror import DownloadError
+    from mnistflow.training import DeviceError
 
     try:
         main()
-    except (ConfigError, DownloadError, IdxError, FileNotFoundError, FloatingPointError, RuntimeError) as exc:
+    except (ConfigError, DownloadError, IdxError, DeviceError, FileNotFoundError, FloatingPointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

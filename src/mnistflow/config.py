@@ -241,6 +241,9 @@ def _build(cls: type, raw: Any, prefix: str, errors: list[str]) -> Any:
     for name in fields:
         if name in raw:
             values[name] = _convert(raw[name], hints[name], _dotted(prefix, name), errors)
+        elif dataclasses.is_dataclass(hints[name]):
+            # A section left out takes its defaults, which must pass the same checks.
+            values[name] = _build(hints[name], {}, _dotted(prefix, name), errors)
     n_before = len(errors)
     try:
         obj = cls(**{k: v for k, v in values.items() if v is not _INVALID})

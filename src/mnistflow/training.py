@@ -37,12 +37,16 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
+class DeviceError(RuntimeError):
+    """The configured device is not available on this machine."""
+
+
 def resolve_device(name: str) -> torch.device:
     """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("train.device is 'cuda' but torch sees no CUDA device; set it to 'auto' or 'cpu'")
+        raise DeviceError("train.device is 'cuda' but torch sees no CUDA device; set it to 'auto' or 'cpu'")
     return torch.device(name)
 
 

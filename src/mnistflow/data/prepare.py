@@ -13,7 +13,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from mnistflow import paths
-from mnistflow.config import PrepareConfig
+from mnistflow.config import ConfigError, PrepareConfig
 from mnistflow.files import atomic_path, read_json, write_json
 
 
@@ -49,7 +49,7 @@ def prepare(
     index = np.arange(len(train_labels))
     if cfg.train_subset:
         if cfg.train_subset >= len(index):
-            raise ValueError(
+            raise ConfigError(
                 f"prepare.train_subset={cfg.train_subset} is not smaller than the {len(index)} training images; "
                 "set it to 0 to use them all"
             )
