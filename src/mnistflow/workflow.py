@@ -63,7 +63,7 @@ def evaluate_model(name: str, batch_size: int) -> dict[str, Any]:
     checkpoint = paths.checkpoint(name)
     model, _ = load_checkpoint(checkpoint)
     test = load_split("test")
-    proba = torch.softmax(predict_logits(model, torch.from_numpy(test.x), batch_size), dim=1).double().numpy()
+    proba = torch.softmax(predict_logits(model, torch.from_numpy(test.x), batch_size).double(), dim=1).numpy()
     metrics = classification_metrics(test.y, proba)
     write_json(paths.eval_metrics(name), metrics)
     write_json(paths.confusion(name), confusion_rows(test.y, proba.argmax(axis=1)))
