@@ -12,4 +12,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "installing requirements.txt into .venv (torch takes about a minute)"
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
-.venv/bin/dvc repro "$@"
+# The stages run `python`: the venv's, with it first on PATH.
+source .venv/bin/activate
+dvc repro "$@"

@@ -15,13 +15,10 @@ if str(SRC) not in sys.path:
 
 
 def run(main: Callable[[], object]) -> None:
-    from mnistflow.config import ConfigError
-    from mnistflow.data.idx import IdxError
-    from mnistflow.data.mirror import DownloadError
-    from mnistflow.training import DeviceError
+    from mnistflow.errors import UserError
 
     try:
         main()
-    except (ConfigError, DownloadError, IdxError, DeviceError, FileNotFoundError, FloatingPointError) as exc:
+    except (UserError, FileNotFoundError, FloatingPointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

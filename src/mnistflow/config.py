@@ -17,6 +17,8 @@ from typing import Any, Literal
 
 import yaml
 
+from mnistflow.errors import UserError
+
 MNIST_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -25,7 +27,7 @@ MNIST_FILES = (
 )
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError, ValueError):
     """params.yaml holds a key, type or value the pipeline cannot use."""
 
 

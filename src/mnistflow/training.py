@@ -23,6 +23,7 @@ from torch import nn
 
 from mnistflow.config import TrainConfig
 from mnistflow.data.prepare import Split, Splits
+from mnistflow.errors import UserError
 from mnistflow.files import atomic_path
 from mnistflow.models import build_model
 
@@ -37,7 +38,7 @@ def seed_everything(seed: int) -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
 
 
-class DeviceError(RuntimeError):
+class DeviceError(UserError, RuntimeError):
     """The configured device is not available on this machine."""
 
 

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from mnistflow.errors import UserError
+
 # IDX type codes (third magic byte) -> big-endian numpy dtypes.
 IDX_DTYPES = {
     0x08: np.dtype(np.uint8),
@@ -24,7 +26,7 @@ IDX_DTYPES = {
 }
 
 
-class IdxError(ValueError):
+class IdxError(UserError, ValueError):
     """A file is not a well-formed IDX file of the expected shape."""
 
 

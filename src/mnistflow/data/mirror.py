@@ -22,13 +22,14 @@ import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from mnistflow.errors import UserError
 from mnistflow.paths import project_root
 
 ENV_VAR = "MNIST_MIRROR"
 CHUNK = 1 << 20
 
 
-class DownloadError(RuntimeError):
+class DownloadError(UserError, RuntimeError):
     """No mirror could supply a verified copy of a file."""
 
 
