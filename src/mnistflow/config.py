@@ -119,6 +119,28 @@ class MLPConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    # Random rotation of each training image, up to +/- this many degrees (0: off).
+    degrees: float = 0.0
+    # Random shift up to this fraction of the image size, in x and in y (0: off).
+    translate: float = 0.0
+    # Random zoom by a factor in [1 - scale, 1 + scale] (0: off).
+    scale: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.degrees or self.translate or self.scale)
+
+    def problems(self) -> Problems:
+        if not 0 <= self.degrees <= 180:
+            yield "degrees", f"must be in [0, 180], got {self.degrees}"
+        if not 0 <= self.translate < 0.5:
+            yield "translate", f"must be in [0, 0.5), got {self.translate}"
+        if not 0 <= self.scale < 1:
+            yield "scale", f"must be in [0, 1), got {self.scale}"
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     # Seed for weight init, k sampling and batch order.
     seed: int = 0
@@ -138,6 +160,16 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Record the mini-batch training loss every this many steps (the fine-grained loss curve).
     log_every: int = 50
+    # Training images evaluated after each epoch for train loss/accuracy (0: all of them).
+    train_eval_size: int = 0
+    # Random shifts, rotations and zooms of training images (torchvision transforms v2).
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    # Mixed precision: none (float32) or bf16 (torch.autocast with bfloat16).
+    amp: Literal["none", "bf16"] = "none"
+    # Store image batches and conv weights channels-last (NHWC): faster convolutions on some CPUs.
+    channels_last: bool = False
+    # Label smoothing of the cross-entropy (multi-class models only).
+    label_smoothing: float = 0.0
 
     def problems(self) -> Problems:
         for name in ("epochs", "batch_size", "log_every"):
@@ -149,6 +181,10 @@ class TrainConfig:
             yield "momentum", f"must be in [0, 1), got {self.momentum}"
         if self.weight_decay < 0:
             yield "weight_decay", f"must be >= 0, got {self.weight_decay}"
+        if self.train_eval_size < 0:
+            yield "train_eval_size", f"must be 0 (all) or a positive count, got {self.train_eval_size}"
+        if not 0 <= self.label_smoothing < 1:
+            yield "label_smoothing", f"must be in [0, 1), got {self.label_smoothing}"
 
 
 @dataclass(frozen=True)

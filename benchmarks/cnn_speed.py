@@ -1,0 +1,65 @@
+"""Print training throughput of the CNNs under each speed option (not a test).
+
+    python benchmarks/cnn_speed.py [--batches 30] [--batch-size 128]
+
+For each model: float32 vs bfloat16 autocast, contiguous vs channels_last, and the cost of
+the torchvision v2 augmentation. Figures are images per second of a full training step
+(forward, backward, Adam) on random data.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from mnistflow.config import AugmentConfig  # noqa: E402
+from mnistflow.data.augment import make_augmenter  # noqa: E402
+from mnistflow.models.cnn import DeepCNN, LeNet5  # noqa: E402
+
+
+def throughput(model: torch.nn.Module, batches: int, batch_size: int, bf16: bool, channels_last: bool) -> float:
+    memory = torch.channels_last if channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory)
+    optimizer = torch.optim.Adam(model.parameters())
+    x = torch.rand(batch_size, 1, 28, 28).contiguous(memory_format=memory)
+    y = torch.randint(0, 10, (batch_size,))
+    model.train()
+    for i in range(batches + 3):
+        if i == 3:
+            start = time.perf_counter()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return batches * batch_size / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batches", type=int, default=30)
+    parser.add_argument("--batch-size", type=int, default=128)
+    args = parser.parse_args()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}")
+    for name, make in (("lenet5", LeNet5), ("deepcnn 32-64", DeepCNN), ("deepcnn 64-64", lambda: DeepCNN(channels=(64, 64)))):
+        for bf16 in (False, True):
+            for channels_last in (False, True):
+                torch.manual_seed(0)
+                rate = throughput(make(), args.batches, args.batch_size, bf16, channels_last)
+                print(f"{name:14s} {'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'contiguous   '}  {rate:7.0f} img/s  ({54000 / rate:5.1f} s per 54k-image epoch)")
+    augment = make_augmenter(AugmentConfig(degrees=10, translate=0.1, scale=0.1))
+    x = torch.rand(args.batch_size, 28, 28)
+    start = time.perf_counter()
+    for _ in range(args.batches):
+        augment(x)
+    rate = args.batches * args.batch_size / (time.perf_counter() - start)
+    print(f"augmentation (v2.RandomAffine per image): {rate:7.0f} img/s  ({54000 / rate:5.1f} s per epoch)")
+
+
+if __name__ == "__main__":
+    main()
