@@ -1,6 +1,6 @@
-"""Stage evaluate: scikit-learn metrics and confusion rows on the test set, per model.
+"""Stage evaluate@<model>: scikit-learn metrics, per-class rows, ROC and confusion rows.
 
-Usage: python -m stages.evaluate MODEL [MODEL ...]
+Usage: python -m stages.evaluate MODEL
 """
 import sys
 
@@ -12,9 +12,9 @@ def main() -> None:
     from mnistflow.config import load_params
     from mnistflow.workflow import evaluate_model
 
-    cfg = load_params(paths.PARAMS).evaluate
-    for model in sys.argv[1:] or ["ann"]:
-        evaluate_model(model, cfg.batch_size)
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m stages.evaluate MODEL")
+    evaluate_model(sys.argv[1], load_params(paths.PARAMS).evaluate.batch_size)
 
 
 if __name__ == "__main__":

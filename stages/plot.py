@@ -1,6 +1,6 @@
-"""Stage plot: matplotlib PNGs of each model's history, loss curve and confusion matrix.
+"""Stage plot@<model>: the model's PNGs (curves, confusion matrix, ROC, misclassified digits).
 
-Usage: python -m stages.plot MODEL [MODEL ...]
+Usage: python -m stages.plot MODEL
 """
 import sys
 
@@ -8,10 +8,13 @@ from stages import run
 
 
 def main() -> None:
+    from mnistflow import paths
+    from mnistflow.config import load_params
     from mnistflow.workflow import plot_model
 
-    for model in sys.argv[1:] or ["ann"]:
-        plot_model(model)
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m stages.plot MODEL")
+    plot_model(sys.argv[1], load_params(paths.PARAMS).plot.gallery_size)
 
 
 if __name__ == "__main__":

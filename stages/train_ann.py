@@ -1,7 +1,13 @@
-"""Stage train-ann: the fully connected network (learnable activation g(x) = k0 + k1*x, or ReLU)."""
+"""Stage train-ann / train-mlp: a fully connected network.
+
+Usage: python -m stages.train_ann ann   (learnable activation g(x) = k0 + k1*x; reads init, ann)
+       python -m stages.train_ann mlp   (the ReLU variant; reads mlp)
+"""
+import sys
+
 from stages import run
 
-MODEL = "ann"
+STAGES = {"ann": "train-ann", "mlp": "train-mlp"}
 
 
 def main() -> None:
@@ -10,11 +16,14 @@ def main() -> None:
     from mnistflow.models import mlp_spec
     from mnistflow.workflow import train_model
 
+    model = sys.argv[1] if len(sys.argv) > 1 else "ann"
+    if model not in STAGES:
+        sys.exit(f"usage: python -m stages.train_ann {{{','.join(STAGES)}}}")
     params = load_params(paths.PARAMS)
-    cfg = params.ann
+    cfg = getattr(params, model)
     arch, kwargs = mlp_spec(cfg.model, params.init, cfg.train.seed)
-    logged = flatten({"ann": to_dict(cfg), "init": to_dict(params.init)})
-    train_model(MODEL, "train-ann", arch, kwargs, cfg.train, logged)
+    sections = {model: to_dict(cfg), **({"init": to_dict(params.init)} if model == "ann" else {})}
+    train_model(model, STAGES[model], arch, kwargs, cfg.train, flatten(sections))
 
 
 if __name__ == "__main__":

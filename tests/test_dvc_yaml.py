@@ -1,79 +1,109 @@
-"""dvc.yaml agrees with paths.py and config.py: paths in one place, params listed precisely."""
+"""dvc.yaml agrees with paths.py and config.py: paths in one place, params listed precisely.
+
+DVC itself resolves dvc.yaml (foreach, vars), so these checks see the stages DVC runs.
+"""
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
+import pytest
 import yaml
+from dvc.repo import Repo
 
 from mnistflow import paths
 from mnistflow.config import Params, load_params
 
 ROOT = Path(__file__).resolve().parent.parent
-DVC = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-STAGES = DVC["stages"]
+MODELS = ("ann", "mlp", "lenet5", "deepcnn", "square")
+TRAIN_STAGES = {"ann": "train-ann", "mlp": "train-mlp", "lenet5": "train-cnn@lenet5", "deepcnn": "train-cnn@deepcnn", "square": "train-square"}
 
 
-def _names(entries) -> list[str]:
-    return [next(iter(e)) if isinstance(e, dict) else e for e in entries or []]
+@pytest.fixture(scope="module")
+def stages():
+    with Repo(str(ROOT)) as repo:
+        return {s.addressing: s for s in repo.index.stages}
 
 
-def outs(stage: str) -> set[str]:
-    return set(_names(STAGES[stage].get("outs"))) | set(_names(STAGES[stage].get("metrics")))
+def outs(stage) -> set[str]:
+    return {o.def_path for o in stage.outs}
 
 
-def test_stage_outs_are_the_paths_the_code_writes():
-    assert outs("download") == {str(paths.RAW_DIR)}
-    assert outs("preprocess") == {str(paths.PROCESSED_DIR)}
-    assert outs("train-ann") == {str(p) for p in (paths.checkpoint("ann"), paths.history("ann"), paths.steps("ann"), paths.train_metrics("ann"))}
-    assert outs("evaluate") == {str(paths.eval_metrics("ann")), str(paths.confusion("ann"))}
-    assert outs("plot") == {str(paths.images("ann"))}
+def params(stage) -> set[str]:
+    return {key for p in stage.params for key in p.params}
 
 
-def test_committed_metrics_and_plot_data_are_not_cached():
-    for stage in STAGES.values():
-        for entry in (stage.get("metrics") or []) + (stage.get("outs") or []):
-            if isinstance(entry, dict):
-                name, opts = next(iter(entry.items()))
-                assert opts == {"cache": False}, name
-            else:
-                assert entry.startswith(("data/", "models/")), f"{entry}: only data and models go to the DVC cache"
+def deps(stage) -> set[str]:
+    return {d.def_path for d in stage.deps if d not in stage.params}
 
 
-def test_each_stage_lists_only_params_sections_that_exist():
+def test_every_model_has_train_evaluate_and_plot_stages(stages):
+    assert set(stages) == {"download", "preprocess", "summary", *TRAIN_STAGES.values(), *(f"evaluate@{m}" for m in MODELS), *(f"plot@{m}" for m in MODELS)}
+    with open(ROOT / "dvc.yaml") as fh:
+        assert yaml.safe_load(fh)["vars"][0]["models"] == list(MODELS)
+    assert stages["summary"].cmd.split()[3:] == list(MODELS)
+
+
+def test_stage_outs_are_the_paths_the_code_writes(stages):
+    assert outs(stages["download"]) == {str(paths.RAW_DIR)}
+    assert outs(stages["preprocess"]) == {str(paths.PROCESSED_DIR)}
+    for model, name in TRAIN_STAGES.items():
+        assert outs(stages[name]) == {str(p) for p in (paths.checkpoint(model), paths.history(model), paths.steps(model), paths.train_metrics(model))}
+        assert outs(stages[f"evaluate@{model}"]) == {str(p) for p in (paths.eval_metrics(model), paths.confusion(model), paths.per_class(model), paths.roc(model))}
+        assert outs(stages[f"plot@{model}"]) == {str(paths.images(model))}
+        assert str(paths.checkpoint(model)) in deps(stages[f"evaluate@{model}"])
+    assert outs(stages["summary"]) == {str(paths.SUMMARY), str(paths.SUMMARY_TABLE), str(paths.SUMMARY_IMAGES)}
+
+
+def test_only_data_and_models_are_cached_and_metrics_are_json(stages):
+    for name, stage in stages.items():
+        for out in stage.outs:
+            cached = out.def_path.startswith(("data/", "models/"))
+            assert out.use_cache == cached, f"{name}: {out.def_path}"
+            if out.metric:
+                assert out.def_path.startswith("metrics/") and out.def_path.endswith(".json")
+
+
+def test_each_stage_lists_only_params_it_reads(stages):
     sections = {f.name for f in dataclasses.fields(Params)}
-    for name, stage in STAGES.items():
-        for key in stage.get("params", []):
-            assert key.split(".")[0] in sections, f"{name}: {key}"
-    # -S init.k1=... must never rerun download or preprocess.
-    assert STAGES["download"]["params"] == ["download"]
-    assert STAGES["preprocess"]["params"] == ["prepare"]
-    assert set(STAGES["train-ann"]["params"]) == {"init", "ann"}
+    for name, stage in stages.items():
+        assert {key.split(".")[0] for key in params(stage)} <= sections, name
+    assert params(stages["download"]) == {"download"}
+    assert params(stages["preprocess"]) == {"prepare"}
+    assert params(stages["train-ann"]) == {"init", "ann"}
+    for model in ("mlp", "lenet5", "deepcnn", "square"):
+        assert params(stages[TRAIN_STAGES[model]]) == {model}
+    # -S init.k1=... reruns train-ann and what reads its outputs, nothing else.
+    readers_of_init = {name for name, stage in stages.items() if "init" in params(stage)}
+    assert readers_of_init == {"train-ann"}
 
 
-def test_each_stage_depends_on_its_own_script_and_inputs():
-    for name, stage in STAGES.items():
-        module = stage["cmd"].split()[2]  # python -m stages.<module>
-        assert f"{module.replace('.', '/')}.py" in stage["deps"], name
-        for dep in stage["deps"]:
-            assert (ROOT / dep).exists() or dep.startswith(("data/", "models/", "plots/")), f"{name}: {dep} does not exist"
+def test_each_stage_depends_on_its_script_and_existing_code(stages):
+    for name, stage in stages.items():
+        module = stage.cmd.split()[2]  # python -m stages.<module> ...
+        assert f"{module.replace('.', '/')}.py" in deps(stage), name
+        for dep in deps(stage):
+            assert (ROOT / dep).exists() or dep.startswith(("data/", "models/", "plots/", "metrics/")), f"{name}: {dep} does not exist"
 
 
-def test_top_level_plots_read_declared_outputs_and_real_columns():
-    declared = set().union(*(outs(s) for s in STAGES))
-    for plot in DVC["plots"]:
+def test_top_level_plots_read_declared_outputs_and_real_columns(stages):
+    declared = set().union(*(outs(s) for s in stages.values()))
+    with open(ROOT / "dvc.yaml") as fh:
+        dvc = yaml.safe_load(fh)
+    assert all("plots" not in stage for stage in dvc["stages"].values()), "plots are defined top-level only"
+    for plot in dvc["plots"]:
         if isinstance(plot, str):
             assert plot in declared
             continue
         (title, spec), = plot.items()
         for data_file, columns in spec["y"].items():
             assert data_file in declared, f"{title}: {data_file} is no stage's output"
-            history = ROOT / data_file
-            if data_file.endswith(".csv") and history.exists():
-                header = history.read_text().splitlines()[0].split(",")
+            data = ROOT / data_file
+            if data_file.endswith(".csv") and data.exists():
+                header = data.read_text().splitlines()[0].split(",")
                 for column in [columns] if isinstance(columns, str) else columns:
                     assert column in header, f"{title}: {data_file} has no column {column}"
-        assert "plots" not in [k for s in STAGES.values() for k in s], "plots are defined top-level only"
+                assert spec["x"] in header, f"{title}: {data_file} has no column {spec['x']}"
 
 
 def test_params_yaml_is_valid_and_lists_are_block_style():

@@ -1,15 +1,13 @@
-"""Evaluation metrics against hand-computed values."""
+"""Evaluation metrics against hand-computed values, and the threshold choice."""
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pytest
 
-from mnistflow.evaluation import classification_metrics, confusion_matrix, confusion_rows
+from mnistflow.evaluation import binary_metrics, choose_threshold, classification_metrics, confusion_matrix, confusion_rows, roc_rows
 
 
-def test_metrics_on_a_hand_checked_example():
+def test_multiclass_metrics_on_a_hand_checked_example():
     y_true = np.array([0, 0, 0, 1, 1, 2])
     # Predictions: 0, 0, 1 | 1, 2 | 2
     proba = np.array([
@@ -20,22 +18,72 @@ def test_metrics_on_a_hand_checked_example():
         [0.1, 0.2, 0.7],
         [0.3, 0.3, 0.4],
     ])
-    m = classification_metrics(y_true, proba)
+    m, per_class = classification_metrics(y_true, proba)
     assert m["n"] == 6
     assert m["accuracy"] == pytest.approx(4 / 6)
     # class 0: P = 2/2, R = 2/3; class 1: P = 1/2, R = 1/2; class 2: P = 1/2, R = 1/1
-    assert m["per_class"]["0"] == pytest.approx({"precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
-    assert m["per_class"]["1"] == pytest.approx({"precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2})
-    assert m["per_class"]["2"] == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1})
-    assert m["f1_macro"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
-    assert m["precision_macro"] == pytest.approx(2 / 3)
-    expected_log_loss = -np.mean(np.log([0.8, 0.6, 0.2, 0.5, 0.2, 0.4]))
-    assert m["log_loss"] == pytest.approx(expected_log_loss)
-    assert all(math.isfinite(v) for v in (m["accuracy"], m["f1_macro"], m["log_loss"]))
+    assert per_class[0] == pytest.approx({"class": "0", "precision": 1.0, "recall": 2 / 3, "f1": 0.8, "support": 3})
+    assert per_class[1] == pytest.approx({"class": "1", "precision": 0.5, "recall": 0.5, "f1": 0.5, "support": 2})
+    assert per_class[2] == pytest.approx({"class": "2", "precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 1})
+    assert m["f1"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
+    assert m["precision"] == pytest.approx(2 / 3)
+    assert m["recall"] == pytest.approx((2 / 3 + 0.5 + 1) / 3)
+    assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.8, 0.6, 0.2, 0.5, 0.2, 0.4])))
+    # One-vs-rest AUCs by hand: class 0 scores (0.8, 0.6, 0.2 | 0.1, 0.1, 0.3) -> 8/9;
+    # the expected value counts, for each class, positives scoring above negatives.
+    def auc(pos, neg):
+        return np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
+    expected = np.mean([auc(proba[y_true == c, c], proba[y_true != c, c]) for c in range(3)])
+    assert m["roc_auc"] == pytest.approx(expected)
+
+
+def test_binary_metrics_at_a_threshold():
+    y = np.array([0, 0, 0, 1, 1, 1, 1])
+    p = np.array([0.1, 0.4, 0.7, 0.3, 0.6, 0.8, 0.9])
+    m, per_class = binary_metrics(y, p, threshold=0.5, names=("not square", "square"))
+    # predictions 0 0 1 | 0 1 1 1 -> tn 2, fp 1, fn 1, tp 3
+    assert (m["tn"], m["fp"], m["fn"], m["tp"]) == (2, 1, 1, 3)
+    assert m["accuracy"] == pytest.approx(5 / 7)
+    assert m["precision"] == pytest.approx(3 / 4) and m["recall"] == pytest.approx(3 / 4) and m["f1"] == pytest.approx(3 / 4)
+    assert m["roc_auc"] == pytest.approx(9 / 12)  # a positive outscores a negative in 9 of 12 pairs
+    assert [row["class"] for row in per_class] == ["not square", "square"]
+    assert per_class[0]["recall"] == pytest.approx(2 / 3)
+    strict = binary_metrics(y, p, threshold=0.65)[0]
+    assert (strict["fp"], strict["fn"]) == (1, 2)
+
+
+def test_choose_threshold_maximises_accuracy_and_prefers_one_near_half():
+    y = np.array([0, 0, 0, 1, 1, 1])
+    # Separable: any threshold in (0.35, 0.8] is perfect; the one nearest 0.5 is chosen.
+    assert choose_threshold(y, np.array([0.1, 0.2, 0.35, 0.8, 0.85, 0.9])) == pytest.approx(0.575)
+    # Overlapping: best cut leaves one error.
+    y2 = np.array([0, 0, 1, 0, 1, 1])
+    p2 = np.array([0.1, 0.2, 0.3, 0.4, 0.7, 0.9])
+    t = choose_threshold(y2, p2)
+    assert ((p2 >= t) != y2).sum() == 1
+    # All positive: predict positive for everything.
+    assert choose_threshold(np.ones(3, int), np.array([0.2, 0.3, 0.9])) <= 0.2
+    # Against brute force on random data.
+    rng = np.random.default_rng(0)
+    y3 = rng.integers(0, 2, 300)
+    p3 = np.clip(y3 * 0.3 + rng.random(300) * 0.7, 0, 1)
+    t3 = choose_threshold(y3, p3)
+    brute = max(((p3 >= c) == y3).mean() for c in np.linspace(0, 1, 2001))
+    assert ((p3 >= t3) == y3).mean() == pytest.approx(brute)
+
+
+def test_roc_rows_binary_and_micro_average():
+    rows = roc_rows(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8]))
+    assert rows[0]["fpr"] == 0 and rows[-1] == {"fpr": 1.0, "tpr": 1.0, "threshold": pytest.approx(0.1)}
+    assert all(0 <= r["threshold"] <= 1 for r in rows)
+    proba = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4]])
+    micro = roc_rows(np.array([0, 1, 1]), proba)
+    assert micro[-1]["fpr"] == 1.0 and micro[-1]["tpr"] == 1.0
+    fpr = [r["fpr"] for r in micro]
+    assert fpr == sorted(fpr)
 
 
 def test_confusion_rows_and_matrix():
     rows = confusion_rows(np.array([0, 1, 1, 2]), np.array([0, 2, 1, 2]))
     assert rows == [{"actual": 0, "predicted": 0}, {"actual": 1, "predicted": 2}, {"actual": 1, "predicted": 1}, {"actual": 2, "predicted": 2}]
-    matrix = confusion_matrix(rows, n_classes=3)
-    assert matrix.tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+    assert confusion_matrix(rows, n_classes=3).tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]

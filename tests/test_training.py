@@ -33,6 +33,10 @@ def test_get_lr_constant_and_cosine():
     assert get_lr(10, cosine) == pytest.approx(0.0, abs=1e-12)
     rates = [get_lr(e, cosine) for e in range(10)]
     assert rates == sorted(rates, reverse=True)
+    warm = TrainConfig(lr=0.01, epochs=10, schedule="cosine", warmup_epochs=2)
+    assert get_lr(0, warm) == 0 and get_lr(1, warm) == pytest.approx(0.005) and get_lr(2, warm) == pytest.approx(0.01)
+    assert get_lr(6, warm) == pytest.approx(0.005)  # half-way through the 8 cosine epochs
+    assert get_lr(2.5, TrainConfig(lr=0.01, epochs=10, warmup_epochs=5)) == pytest.approx(0.005)
 
 
 def test_fit_learns_and_records_history(splits):

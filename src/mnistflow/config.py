@@ -109,8 +109,12 @@ class MLPConfig:
     hidden: tuple[int, ...] = (256, 128)
     # network: one (k0, k1) pair shared by every hidden layer; layer: one pair per hidden layer.
     share_k: Literal["network", "layer"] = "network"
+    # Dropout after each hidden activation (0: none).
+    dropout: float = 0.0
 
     def problems(self) -> Problems:
+        if not 0 <= self.dropout < 1:
+            yield "dropout", f"must be in [0, 1), got {self.dropout}"
         if not self.hidden:
             yield "hidden", "needs at least one hidden layer width"
         for i, width in enumerate(self.hidden):
@@ -154,8 +158,10 @@ class TrainConfig:
     momentum: float = 0.9
     # L2 penalty (decoupled for neither: torch's weight_decay argument).
     weight_decay: float = 0.0
-    # constant, or cosine decay from lr to 0 over the epochs.
+    # constant, or cosine decay from lr to 0 over the epochs (updated every step).
     schedule: Literal["constant", "cosine"] = "constant"
+    # Linear warm-up from 0 to lr over this many epochs (fractions allowed) before the schedule.
+    warmup_epochs: float = 0.0
     # auto: CUDA when available, else CPU; or name one.
     device: Literal["auto", "cpu", "cuda"] = "auto"
     # Record the mini-batch training loss every this many steps (the fine-grained loss curve).
@@ -181,6 +187,8 @@ class TrainConfig:
             yield "momentum", f"must be in [0, 1), got {self.momentum}"
         if self.weight_decay < 0:
             yield "weight_decay", f"must be >= 0, got {self.weight_decay}"
+        if self.epochs >= 1 and not 0 <= self.warmup_epochs < self.epochs:
+            yield "warmup_epochs", f"must be in [0, epochs), got {self.warmup_epochs}"
         if self.train_eval_size < 0:
             yield "train_eval_size", f"must be 0 (all) or a positive count, got {self.train_eval_size}"
         if not 0 <= self.label_smoothing < 1:
@@ -189,8 +197,77 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class ANNConfig:
+    """A fully connected network: the learnable-activation ``ann`` or the ReLU ``mlp``."""
+
     model: MLPConfig = field(default_factory=MLPConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class CNNConfig:
+    # lenet5: conv5x5 'same' -> pool -> conv5x5 -> pool -> dense; deepcnn: [conv3x3-conv3x3-BN-pool-dropout] blocks.
+    arch: Literal["lenet5", "deepcnn"] = "lenet5"
+    # Output channels: lenet5 takes exactly two (one per convolution); deepcnn one per block.
+    channels: tuple[int, ...] = (6, 16)
+    # Hidden widths of the dense head, before the output layer.
+    dense: tuple[int, ...] = (120, 84)
+    # Dropout after the convolutional features (deepcnn: after every block).
+    dropout: float = 0.0
+    # Dropout before the output layer.
+    dense_dropout: float = 0.0
+
+    def problems(self) -> Problems:
+        if self.arch == "lenet5" and len(self.channels) != 2:
+            yield "channels", f"lenet5 has exactly two convolutions, so two channel counts; got {list(self.channels)}"
+        if self.arch == "deepcnn" and not 1 <= len(self.channels) <= 4:
+            yield "channels", f"deepcnn takes 1 to 4 blocks (each halves 28x28), got {len(self.channels)}"
+        for i, c in enumerate(self.channels):
+            if c < 1:
+                yield f"channels.{i}", f"must be >= 1, got {c}"
+        for i, c in enumerate(self.dense):
+            if c < 1:
+                yield f"dense.{i}", f"must be >= 1, got {c}"
+        for name in ("dropout", "dense_dropout"):
+            if not 0 <= getattr(self, name) < 1:
+                yield name, f"must be in [0, 1), got {getattr(self, name)}"
+
+
+@dataclass(frozen=True)
+class CNNSection:
+    """A convolutional classifier of the ten digits: ``lenet5`` or ``deepcnn``."""
+
+    model: CNNConfig = field(default_factory=CNNConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+@dataclass(frozen=True)
+class SquareConfig:
+    """The binary classifier: is the digit a perfect square?"""
+
+    # Digits labelled positive ("a perfect square"): 0, 1, 4 and 9.
+    positive: tuple[int, ...] = (0, 1, 4, 9)
+    # The backbone (its output layer has one logit).
+    model: CNNConfig = field(default_factory=CNNConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def problems(self) -> Problems:
+        if not self.positive or len(set(self.positive)) == 10:
+            yield "positive", "must name some but not all of the digits 0-9"
+        if len(set(self.positive)) != len(self.positive):
+            yield "positive", f"lists a digit twice: {list(self.positive)}"
+        for i, digit in enumerate(self.positive):
+            if not 0 <= digit <= 9:
+                yield f"positive.{i}", f"must be a digit 0-9, got {digit}"
+
+
+@dataclass(frozen=True)
+class PlotConfig:
+    # Misclassified test digits shown in each model's gallery.
+    gallery_size: int = 36
+
+    def problems(self) -> Problems:
+        if not 1 <= self.gallery_size <= 400:
+            yield "gallery_size", f"must be in [1, 400], got {self.gallery_size}"
 
 
 @dataclass(frozen=True)
@@ -209,7 +286,17 @@ class Params:
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
     init: InitConfig = field(default_factory=InitConfig)
     ann: ANNConfig = field(default_factory=ANNConfig)
+    mlp: ANNConfig = field(default_factory=lambda: ANNConfig(model=MLPConfig(activation="relu")))
+    lenet5: CNNSection = field(default_factory=CNNSection)
+    deepcnn: CNNSection = field(default_factory=lambda: CNNSection(model=CNNConfig(arch="deepcnn", channels=(32, 64), dense=(256, 128), dropout=0.25, dense_dropout=0.5)))
+    square: SquareConfig = field(default_factory=SquareConfig)
     evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    plot: PlotConfig = field(default_factory=PlotConfig)
+
+    def problems(self) -> Problems:
+        # train-mlp does not list `init` in dvc.yaml, so its network must not read it.
+        if self.mlp.model.activation != "relu":
+            yield "mlp.model.activation", "must be relu (the learnable activation is the ann section's model)"
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -281,7 +368,8 @@ def _build(cls: type, raw: Any, prefix: str, errors: list[str]) -> Any:
             values[name] = _convert(raw[name], hints[name], _dotted(prefix, name), errors)
         elif dataclasses.is_dataclass(hints[name]):
             # A section left out takes its defaults, which must pass the same checks.
-            values[name] = _build(hints[name], {}, _dotted(prefix, name), errors)
+            default = fields[name].default_factory()  # type: ignore[misc]
+            values[name] = _build(hints[name], to_dict(default), _dotted(prefix, name), errors)
     n_before = len(errors)
     try:
         obj = cls(**{k: v for k, v in values.items() if v is not _INVALID})

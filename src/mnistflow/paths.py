@@ -78,3 +78,18 @@ def project_root(cwd: Path | None = None) -> Path:
         if parts[i : i + 3] == (".dvc", "tmp", "exps"):
             return Path(*parts[:i])
     return cwd
+
+
+def per_class(model: str) -> Path:
+    """Precision, recall, F1 and support per class (per digit; negative/positive for square)."""
+    return PLOTS_DIR / model / "per_class.csv"
+
+
+def roc(model: str) -> Path:
+    """ROC curve points ``fpr, tpr, threshold`` (micro-averaged one-vs-rest for ten classes)."""
+    return PLOTS_DIR / model / "roc.csv"
+
+
+SUMMARY = METRICS_DIR / "summary.json"  # every model's headline test metrics, side by side
+SUMMARY_TABLE = PLOTS_DIR / "summary" / "models.csv"  # the same as rows, for `dvc plots`
+SUMMARY_IMAGES = PLOTS_DIR / "summary" / "images"  # the comparison chart

@@ -83,7 +83,7 @@ def loss_curve(steps: Rows, history: Rows, title: str) -> plt.Figure:
     return fig
 
 
-def confusion_heatmap(matrix: np.ndarray, title: str) -> plt.Figure:
+def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str], title: str) -> plt.Figure:
     """Counts per (actual, predicted), with row-normalised colour so errors stand out."""
     fig, ax = plt.subplots(figsize=(6, 5.4))
     share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
@@ -91,8 +91,10 @@ def confusion_heatmap(matrix: np.ndarray, title: str) -> plt.Figure:
     n = matrix.shape[0]
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7, color="white" if share[i, j] > 0.5 else "black")
-    ax.set(xticks=range(n), yticks=range(n), xlabel="predicted", ylabel="actual", title=f"{title}\nconfusion matrix (test set)")
+            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7 if n > 2 else 12, color="white" if share[i, j] > 0.5 else "black")
+    ax.set(xlabel="predicted", ylabel="actual", title=f"{title}\nconfusion matrix (test set)")
+    ax.set_xticks(range(n), class_names)
+    ax.set_yticks(range(n), class_names, rotation=90 if n == 2 else 0, va="center")
     fig.colorbar(image, ax=ax, label="share of the actual class", fraction=0.046, pad=0.04)
     return fig
 
@@ -112,16 +114,91 @@ def activation_shapes(history: Rows, title: str) -> plt.Figure:
     return fig
 
 
-def render_all(history: Rows, steps: Rows, confusion: Sequence[dict[str, int]], out_dir: Path, title: str) -> list[Path]:
-    """Draw every figure the data supports into ``out_dir``; return the PNG paths."""
+def roc_curve(roc: Rows, title: str) -> plt.Figure:
+    """ROC curve points (from ``evaluation.roc_rows``) with the area under them."""
+    fpr, tpr = _column(roc, "fpr"), _column(roc, "tpr")
+    auc = float(np.trapezoid(tpr, fpr))
+    fig, ax = plt.subplots(figsize=(5.2, 4.8))
+    ax.plot(fpr, tpr, lw=2, label=f"ROC (area {auc:.5f})")
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="chance")
+    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"{title}\nROC curve (test set)", xlim=(-0.01, 1), ylim=(0, 1.01))
+    inset = ax.inset_axes([0.45, 0.12, 0.5, 0.45])
+    inset.plot(fpr, tpr, lw=1.5)
+    inset.set(xlim=(0, 0.05), ylim=(0.9, 1.0), title="zoom: FPR <= 5%")
+    inset.tick_params(labelsize=7)
+    inset.title.set_fontsize(8)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right" if auc < 0.9 else "center right", fontsize=8)
+    return fig
+
+
+def misclassified_gallery(
+    images: np.ndarray, confusion: Sequence[dict[str, int]], digits: np.ndarray, class_names: Sequence[str], size: int, title: str
+) -> plt.Figure:
+    """The first ``size`` misclassified test images, each with its true and predicted label."""
+    wrong = [i for i, row in enumerate(confusion) if row["actual"] != row["predicted"]][:size]
+    cols = 6
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.5, rows * 1.75 + 0.6), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    show_digit = list(class_names) != [str(d) for d in range(len(class_names))]
+    for ax, i in zip(axes.flat, wrong):
+        ax.imshow(images[i], cmap="gray_r")
+        true, pred = class_names[confusion[i]["actual"]], class_names[confusion[i]["predicted"]]
+        label = f"#{i} ({digits[i]})\ntrue {true}\npred {pred}" if show_digit else f"#{i}\ntrue {true}  pred {pred}"
+        ax.set_title(label, fontsize=7, color="firebrick")
+    total = sum(row["actual"] != row["predicted"] for row in confusion)
+    fig.suptitle(f"{title}\nmisclassified test digits: first {len(wrong)} of {total}", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def render_all(
+    history: Rows,
+    steps: Rows,
+    confusion: Sequence[dict[str, int]],
+    roc: Rows,
+    images: np.ndarray,
+    digits: np.ndarray,
+    class_names: Sequence[str],
+    gallery_size: int,
+    out_dir: Path,
+    title: str,
+) -> list[Path]:
+    """Draw every figure one model's data supports into ``out_dir``; return the PNG paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    matrix = confusion_matrix(list(confusion), n_classes=len(class_names))
     files = [
         _save(split_curves(history, "loss", title), out_dir / "loss_train_vs_test.png"),
         _save(split_curves(history, "acc", title), out_dir / "accuracy_train_vs_test.png"),
         _save(loss_curve(steps, history, title), out_dir / "loss_curve.png"),
-        _save(confusion_heatmap(confusion_matrix(list(confusion)), title), out_dir / "confusion_matrix.png"),
+        _save(confusion_heatmap(matrix, class_names, title), out_dir / "confusion_matrix.png"),
+        _save(roc_curve(roc, title), out_dir / "roc_curve.png"),
+        _save(misclassified_gallery(images, confusion, digits, class_names, gallery_size, title), out_dir / "misclassified.png"),
     ]
     if "k0" in history[0]:
         files.append(_save(k_per_epoch(history, title), out_dir / "k_per_epoch.png"))
         files.append(_save(activation_shapes(history, title), out_dir / "activation_first_last.png"))
     return files
+
+
+def render_summary(rows: Rows, out_dir: Path) -> list[Path]:
+    """One chart comparing every model's test accuracy and F1."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(7.5, 0.7 * len(rows) + 1.6))
+    y = np.arange(len(rows))
+    acc = np.array([float(r["accuracy"]) for r in rows]) * 100
+    f1 = np.array([float(r["f1"]) for r in rows]) * 100
+    ax.barh(y - 0.2, acc, height=0.38, label="accuracy", color="tab:blue")
+    ax.barh(y + 0.2, f1, height=0.38, label="F1 (macro; square: positive class)", color="tab:orange")
+    for yi, a, f in zip(y, acc, f1):
+        ax.text(a + 0.05, yi - 0.2, f"{a:.2f}%", va="center", fontsize=8)
+        ax.text(f + 0.05, yi + 0.2, f"{f:.2f}", va="center", fontsize=8)
+    ax.set_yticks(y, [f"{r['model']}\n{r['description']}" for r in rows], fontsize=8)
+    ax.invert_yaxis()
+    low = min(acc.min(), f1.min())
+    ax.set(xlim=(max(0, low - 2), 100.6), xlabel="test set (%)", title="Models compared on the MNIST test set")
+    ax.grid(alpha=0.3, axis="x")
+    ax.legend(loc="lower left", fontsize=8)
+    return [_save(fig, out_dir / "comparison.png")]

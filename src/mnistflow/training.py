@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnistflow.config import TrainConfig
+from mnistflow.data.augment import make_augmenter
 from mnistflow.data.prepare import Split, Splits
 from mnistflow.errors import UserError
 from mnistflow.files import atomic_path
@@ -51,10 +52,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def get_lr(epoch: int, cfg: TrainConfig) -> float:
-    """Learning rate for 0-based ``epoch``: constant, or cosine from ``lr`` towards 0."""
+def get_lr(epoch: float, cfg: TrainConfig) -> float:
+    """Learning rate at ``epoch`` (fractional: 2.5 is half-way through the third epoch).
+
+    Linear warm-up from 0 over ``warmup_epochs``, then constant, or cosine decay to 0 at
+    ``epochs``.
+    """
+    if epoch < cfg.warmup_epochs:
+        return cfg.lr * epoch / cfg.warmup_epochs
     if cfg.schedule == "cosine":
-        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * epoch / cfg.epochs))
+        progress = (epoch - cfg.warmup_epochs) / (cfg.epochs - cfg.warmup_epochs)
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
     return cfg.lr
 
 
@@ -64,23 +72,71 @@ def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
+@dataclass(frozen=True)
+class Task:
+    """What the logits mean: ten-class softmax, or one sigmoid logit for a binary label."""
+
+    binary: bool = False
+
+    def loss(self, logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
+        """Categorical cross-entropy, or binary cross-entropy on the single logit."""
+        if self.binary:
+            return F.binary_cross_entropy_with_logits(logits.squeeze(1), y.to(logits.dtype))
+        return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
+
+    def proba(self, logits: torch.Tensor) -> torch.Tensor:
+        """(N, C) softmax probabilities, or (N,) probability of the positive class."""
+        logits = logits.double()
+        return torch.sigmoid(logits.squeeze(1)) if self.binary else torch.softmax(logits, dim=1)
+
+    def predict(self, logits: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
+        if self.binary:
+            return (self.proba(logits) >= threshold).long()
+        return logits.argmax(dim=1)
+
+
+MULTICLASS = Task()
+BINARY = Task(binary=True)
+
+
+def _autocast(device: torch.device, amp: str):
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16")
+
+
 @torch.no_grad()
-def predict_logits(model: nn.Module, x: torch.Tensor, batch_size: int = 1000, device: torch.device | None = None) -> torch.Tensor:
-    """Logits for every row of ``x`` (on CPU), in eval mode, without gradients."""
+def predict_logits(
+    model: nn.Module,
+    x: torch.Tensor,
+    batch_size: int = 1000,
+    device: torch.device | None = None,
+    amp: str = "none",
+    channels_last: bool = False,
+) -> torch.Tensor:
+    """Logits (float32, on CPU) for every row of ``x``, in eval mode, without gradients."""
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()
+    out = []
     try:
-        out = [model(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)]
+        for i in range(0, len(x), batch_size):
+            batch = _to_model_layout(x[i : i + batch_size].to(device), channels_last)
+            with _autocast(device, amp):
+                out.append(model(batch).float().cpu())
     finally:
         model.train(was_training)
     return torch.cat(out)
 
 
-def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Mean categorical cross-entropy and accuracy of ``logits`` against labels ``y``."""
-    loss = F.cross_entropy(logits, y).item()
-    accuracy = (logits.argmax(dim=1) == y).double().mean().item()
+def _to_model_layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    if channels_last:
+        return (x.unsqueeze(1) if x.dim() == 3 else x).contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor, task: Task = MULTICLASS) -> tuple[float, float]:
+    """Mean cross-entropy and accuracy (binary: at threshold 0.5) of ``logits`` against ``y``."""
+    loss = task.loss(logits.double(), y).item()
+    accuracy = (task.predict(logits) == y).double().mean().item()
     return loss, accuracy
 
 
@@ -98,11 +154,21 @@ def as_tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(np.ascontiguousarray(split.x)), torch.from_numpy(split.y)
 
 
-def epoch_row(model: nn.Module, epoch: int, lr: float, data: dict[str, tuple[torch.Tensor, torch.Tensor]], device: torch.device, batch_size: int) -> dict[str, float]:
+def epoch_row(
+    model: nn.Module,
+    epoch: int,
+    lr: float,
+    data: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    task: Task,
+    device: torch.device,
+    cfg: TrainConfig,
+    batch_size: int,
+) -> dict[str, float]:
     """Losses and accuracies on every split, plus the model's own scalars (k0, k1)."""
     row: dict[str, float] = {"epoch": epoch, "lr": lr}
     for name, (x, y) in data.items():
-        loss, accuracy = loss_and_accuracy(predict_logits(model, x, batch_size, device), y)
+        logits = predict_logits(model, x, batch_size, device, cfg.amp, cfg.channels_last)
+        loss, accuracy = loss_and_accuracy(logits, y, task)
         row[f"{name}_loss"] = loss
         row[f"{name}_acc"] = accuracy
     scalars = getattr(model, "scalars", None)
@@ -115,24 +181,33 @@ def fit(
     model: nn.Module,
     splits: Splits,
     cfg: TrainConfig,
+    task: Task = MULTICLASS,
     on_epoch: Callable[[dict[str, float], float], None] | None = None,
     eval_batch_size: int = 1000,
 ) -> History:
-    """Train ``model`` with mini-batch ``cfg.optimizer`` on shuffled training batches.
+    """Train ``model`` with mini-batch ``cfg.optimizer`` on shuffled, optionally augmented batches.
 
-    After every epoch (and once before the first) the model is evaluated on the train,
-    validation and test splits; ``on_epoch(row, seconds)`` then sees the row.
+    The learning rate follows ``get_lr`` step by step. After every epoch (and once before the
+    first) the model is evaluated on the train split (or a fixed random ``train_eval_size``
+    subset of it), validation and test; ``on_epoch(row, seconds)`` then sees the row.
     """
     device = resolve_device(cfg.device)
     model.to(device)
+    if cfg.channels_last:
+        model.to(memory_format=torch.channels_last)
     data = {name: as_tensors(splits[name]) for name in EVAL_SPLITS}
     x_train, y_train = (t.to(device) for t in data["train"])
-    optimizer = make_optimizer(model, cfg)
     generator = torch.Generator().manual_seed(cfg.seed)
+    if 0 < cfg.train_eval_size < len(y_train):
+        keep = torch.randperm(len(y_train), generator=generator)[: cfg.train_eval_size]
+        data["train"] = (data["train"][0][keep], data["train"][1][keep])
+    augment = make_augmenter(cfg.augment, fill=float(x_train.min()))
+    optimizer = make_optimizer(model, cfg)
     history = History()
+    steps_per_epoch = math.ceil(len(y_train) / cfg.batch_size)
 
     def record(epoch: int, lr: float, seconds: float) -> None:
-        row = epoch_row(model, epoch, lr, data, device, eval_batch_size)
+        row = epoch_row(model, epoch, lr, data, task, device, cfg, eval_batch_size)
         history.epochs.append(row)
         if on_epoch is not None:
             on_epoch(row, seconds)
@@ -141,20 +216,24 @@ def fit(
     step = 0
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
-        lr = get_lr(epoch, cfg)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         model.train()
         order = torch.randperm(len(y_train), generator=generator).to(device)
         for i in range(0, len(order), cfg.batch_size):
+            lr = get_lr(epoch + i / len(order), cfg)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
             batch = order[i : i + cfg.batch_size]
-            loss = F.cross_entropy(model(x_train[batch]), y_train[batch])
+            x = x_train[batch]
+            if augment is not None:
+                x = augment(x)
+            with _autocast(device, cfg.amp):
+                loss = task.loss(model(_to_model_layout(x, cfg.channels_last)).float(), y_train[batch], cfg.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             step += 1
             if step % cfg.log_every == 0:
-                history.steps.append({"step": step, "epoch": epoch + (i + len(batch)) / len(order), "loss": loss.item()})
+                history.steps.append({"step": step, "epoch": step / steps_per_epoch, "loss": loss.item()})
         if not math.isfinite(loss.item()):
             raise FloatingPointError(
                 f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower the learning rate or "

@@ -105,3 +105,16 @@ def load_split(name: str, root: Path = Path(".")) -> Split:
 
 def load_splits(root: Path = Path(".")) -> Splits:
     return Splits(*(load_split(name, root) for name in paths.SPLITS), info=read_json(root / paths.PREPARE_INFO))
+
+
+def binary_labels(y: np.ndarray, positive: tuple[int, ...] | list[int]) -> np.ndarray:
+    """1 where the digit is in ``positive`` (e.g. the perfect squares 0, 1, 4, 9), else 0."""
+    return np.isin(y, np.asarray(positive)).astype(np.int64)
+
+
+def relabel(splits: Splits, positive: tuple[int, ...] | list[int]) -> Splits:
+    """The same images with binary labels (see :func:`binary_labels`)."""
+    return Splits(
+        *(Split(splits[name].x, binary_labels(splits[name].y, positive), splits[name].source_index) for name in paths.SPLITS),
+        info={**splits.info, "positive": list(positive)},
+    )

@@ -10,11 +10,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from mnistflow.config import InitConfig, MLPConfig
+from mnistflow.config import CNNConfig, InitConfig, MLPConfig
 from mnistflow.models.activation import sample_k
+from mnistflow.models.cnn import DeepCNN, LeNet5
 from mnistflow.models.mlp import MLP
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP}
+ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "lenet5": LeNet5, "deepcnn": DeepCNN}
 
 
 def build_model(arch: str, kwargs: dict[str, Any]) -> nn.Module:
@@ -31,7 +32,7 @@ def mlp_spec(model_cfg: MLPConfig, init: InitConfig, seed: int) -> tuple[str, di
     Initial k values are drawn here, from ``seed``, so the kwargs alone rebuild the model
     exactly as it started.
     """
-    kwargs: dict[str, Any] = {"hidden": list(model_cfg.hidden), "activation": model_cfg.activation}
+    kwargs: dict[str, Any] = {"hidden": list(model_cfg.hidden), "activation": model_cfg.activation, "dropout": model_cfg.dropout}
     if model_cfg.activation == "learnable":
         generator = torch.Generator().manual_seed(seed)
         n_pairs = 1 if model_cfg.share_k == "network" else len(model_cfg.hidden)
@@ -40,9 +41,22 @@ def mlp_spec(model_cfg: MLPConfig, init: InitConfig, seed: int) -> tuple[str, di
     return "mlp", kwargs
 
 
+def cnn_spec(cfg: CNNConfig, n_outputs: int = 10) -> tuple[str, dict[str, Any]]:
+    """The (arch, kwargs) of the CNN that a ``model`` section describes."""
+    return cfg.arch, {
+        "channels": list(cfg.channels),
+        "dense": list(cfg.dense),
+        "dropout": cfg.dropout,
+        "dense_dropout": cfg.dense_dropout,
+        "n_outputs": n_outputs,
+    }
+
+
 def describe(arch: str, kwargs: dict[str, Any]) -> str:
     """A short human title for plots, e.g. ``MLP 256-128, g(x) = k0 + k1·x``."""
     if arch == "mlp":
         act = "g(x) = k0 + k1·x" if kwargs.get("activation") == "learnable" else "ReLU"
         return f"MLP {'-'.join(map(str, kwargs['hidden']))}, {act}"
-    return arch
+    name = {"lenet5": "LeNet-5", "deepcnn": "deep CNN"}.get(arch, arch)
+    text = f"{name} {'-'.join(map(str, kwargs['channels']))} / dense {'-'.join(map(str, kwargs['dense']))}"
+    return text + (", binary" if kwargs.get("n_outputs") == 1 else "")

@@ -10,7 +10,7 @@ from mnistflow.models.activation import LearnableAffine
 
 
 class MLP(nn.Module):
-    """Flatten -> [Linear -> activation] x len(hidden) -> Linear -> logits.
+    """Flatten -> [Linear -> activation -> dropout] x len(hidden) -> Linear -> logits.
 
     ``activation="learnable"`` uses g(x) = k0 + k1*x, either one module shared by every hidden
     layer (``share_k="network"``) or one per layer (``"layer"``); ``k_init`` gives the initial
@@ -26,6 +26,7 @@ class MLP(nn.Module):
         activation: str = "learnable",
         share_k: str = "network",
         k_init: Sequence[Sequence[float]] = ((0.0, 1.0),),
+        dropout: float = 0.0,
     ):
         super().__init__()
         if activation not in ("learnable", "relu"):
@@ -34,6 +35,7 @@ class MLP(nn.Module):
         widths = [in_features, *hidden]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.out = nn.Linear(widths[-1], n_classes)
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         if activation == "learnable":
             n_pairs = 1 if share_k == "network" else len(hidden)
             if len(k_init) != n_pairs:
@@ -57,7 +59,7 @@ class MLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
         for i, layer in enumerate(self.hidden):
-            x = self.act(i)(layer(x))
+            x = self.dropout(self.act(i)(layer(x)))
         return self.out(x)
 
     def scalars(self) -> dict[str, float]:

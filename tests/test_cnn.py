@@ -1,0 +1,109 @@
+"""The convolutional models, the binary task, augmentation and the speed options."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from conftest import synthetic_digits
+from mnistflow.config import AugmentConfig, CNNConfig, PrepareConfig, TrainConfig
+from mnistflow.data.augment import make_augmenter
+from mnistflow.data.prepare import binary_labels, prepare, relabel
+from mnistflow.models import build_model, cnn_spec, describe
+from mnistflow.models.cnn import DeepCNN, LeNet5
+from mnistflow.training import BINARY, fit, predict_logits, seed_everything
+
+
+@pytest.mark.parametrize("n_outputs", [10, 1])
+@pytest.mark.parametrize("shape", [(5, 28, 28), (5, 1, 28, 28)])
+def test_forward_shapes(n_outputs, shape):
+    for model in (LeNet5(n_outputs=n_outputs), DeepCNN(n_outputs=n_outputs), DeepCNN(channels=(8, 8, 8), n_outputs=n_outputs)):
+        assert model.eval()(torch.rand(*shape)).shape == (5, n_outputs)
+
+
+def test_lenet5_has_lenet5s_layers_and_parameter_count():
+    model = LeNet5()
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [(1, 6, (5, 5), (2, 2)), (6, 16, (5, 5), (0, 0))]
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    assert [(l.in_features, l.out_features) for l in linears] == [(16 * 5 * 5, 120), (120, 84), (84, 10)]
+    # 156 + 2416 (convolutions) + 48120 + 10164 + 850 (dense) = 61706, LeNet-5's classic count.
+    assert sum(p.numel() for p in model.parameters()) == 61706
+
+
+def test_deepcnn_block_order_and_head():
+    model = DeepCNN(channels=(32, 64), dense=(256, 128), dropout=0.25, dense_dropout=0.5)
+    kinds = [type(m).__name__ for m in model.features]
+    assert kinds == ["Conv2d", "ReLU", "Conv2d", "ReLU", "BatchNorm2d", "MaxPool2d", "Dropout"] * 2
+    head = [type(m).__name__ for m in model.head]
+    assert head == ["Flatten", "Linear", "ReLU", "Linear", "ReLU", "Dropout", "Linear"]
+    assert model.head[1].in_features == 64 * 7 * 7  # computed from a dummy pass, not typed in
+
+
+def test_cnn_spec_builds_what_params_describe():
+    arch, kwargs = cnn_spec(CNNConfig(arch="deepcnn", channels=(16, 32), dense=(64, 32), dropout=0.1, dense_dropout=0.2), n_outputs=1)
+    model = build_model(arch, kwargs)
+    assert isinstance(model, DeepCNN) and model(torch.rand(2, 28, 28)).shape == (2, 1)
+    assert describe(arch, kwargs) == "deep CNN 16-32 / dense 64-32, binary"
+
+
+def test_square_labels():
+    digits = np.arange(10)
+    assert binary_labels(digits, (0, 1, 4, 9)).tolist() == [1, 1, 0, 0, 1, 0, 0, 0, 0, 1]
+    x, y = synthetic_digits(300, seed=3)
+    splits = prepare(x, y, x[:50], y[:50], PrepareConfig())
+    binary = relabel(splits, (0, 1, 4, 9))
+    for name in ("train", "val", "test"):
+        assert np.array_equal(binary[name].x, splits[name].x)
+        assert np.array_equal(binary[name].y, np.isin(splits[name].y, [0, 1, 4, 9]).astype(np.int64))
+    assert binary.info["positive"] == [0, 1, 4, 9]
+
+
+def test_augmenter_is_per_image_seeded_and_off_by_default():
+    assert make_augmenter(AugmentConfig()) is None
+    augment = make_augmenter(AugmentConfig(degrees=15, translate=0.1, scale=0.1))
+    x = torch.zeros(4, 28, 28)
+    x[:, 10:18, 12:16] = 1.0
+    x = x.clone()
+    torch.manual_seed(0)
+    a = augment(x)
+    torch.manual_seed(0)
+    b = augment(x)
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert not torch.equal(a[0], a[1]), "each image gets its own transform"
+    assert not torch.equal(a, x)
+    assert abs(a.sum().item() - x.sum().item()) / x.sum().item() < 0.35  # moved, not destroyed
+    assert augment(x.unsqueeze(1)).shape == (4, 1, 28, 28)
+
+
+@pytest.fixture(scope="module")
+def splits():
+    train_x, train_y = synthetic_digits(800, seed=0)
+    test_x, test_y = synthetic_digits(200, seed=1)
+    return prepare(train_x, train_y, test_x, test_y, PrepareConfig(val_fraction=0.25))
+
+
+def test_binary_task_trains_a_cnn(splits):
+    seed_everything(0)
+    model = LeNet5(channels=(4, 8), dense=(16,), n_outputs=1)
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.01, device="cpu")
+    history = fit(model, relabel(splits, (0, 1, 4, 9)), cfg, BINARY)
+    assert history.last["test_acc"] > 0.9
+    assert history.last["test_loss"] < history.epochs[0]["test_loss"] / 2
+    p = BINARY.proba(predict_logits(model, torch.from_numpy(splits.test.x)))
+    assert p.shape == (200,) and float(p.min()) >= 0 and float(p.max()) <= 1
+
+
+def test_augmentation_bf16_and_channels_last_train_too(splits):
+    seed_everything(0)
+    model = DeepCNN(channels=(4, 8), dense=(32, 16), dropout=0.1, dense_dropout=0.1)
+    cfg = TrainConfig(epochs=2, batch_size=32, lr=0.005, device="cpu", amp="bf16", channels_last=True, train_eval_size=100,
+                      augment=AugmentConfig(degrees=5, translate=0.05), warmup_epochs=0.5, schedule="cosine", label_smoothing=0.1)
+    history = fit(model, splits, cfg)
+    assert history.last["test_acc"] > 0.8
+    assert history.epochs[1]["lr"] < cfg.lr  # cosine decay, recorded per epoch
+    # Determinism holds with augmentation and bf16: same seed, same numbers.
+    seed_everything(0)
+    again = fit(DeepCNN(channels=(4, 8), dense=(32, 16), dropout=0.1, dense_dropout=0.1), splits, cfg)
+    assert again.epochs == history.epochs
