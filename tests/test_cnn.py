@@ -8,7 +8,7 @@ from torch import nn
 
 from conftest import synthetic_digits
 from mnistflow.config import AugmentConfig, CNNConfig, PrepareConfig, TrainConfig
-from mnistflow.data.augment import make_augmenter
+from mnistflow.data.augment import make_augmenter, random_affine
 from mnistflow.data.prepare import binary_labels, prepare, relabel
 from mnistflow.models import build_model, cnn_spec, describe
 from mnistflow.models.cnn import DeepCNN, LeNet5
@@ -75,6 +75,17 @@ def test_augmenter_is_per_image_seeded_and_off_by_default():
     assert not torch.equal(a, x)
     assert abs(a.sum().item() - x.sum().item()) / x.sum().item() < 0.35  # moved, not destroyed
     assert augment(x.unsqueeze(1)).shape == (4, 1, 28, 28)
+
+
+@pytest.mark.parametrize("fill", [0.0, -0.42])
+def test_batched_augmentation_equals_torchvisions_per_image_transform(fill):
+    cfg = AugmentConfig(degrees=12, translate=0.12, scale=0.15)
+    x = torch.rand(16, 28, 28) + fill
+    torch.manual_seed(3)
+    batched = make_augmenter(cfg, fill=fill)(x)
+    torch.manual_seed(3)  # the same draws, in the same order, by v2's own transform
+    per_image = torch.stack([random_affine(cfg, fill)(image.unsqueeze(0)) for image in x]).squeeze(1)
+    torch.testing.assert_close(batched, per_image, rtol=0, atol=1e-5)
 
 
 @pytest.fixture(scope="module")

@@ -114,12 +114,13 @@ def activation_shapes(history: Rows, title: str) -> plt.Figure:
     return fig
 
 
-def roc_curve(roc: Rows, title: str) -> plt.Figure:
-    """ROC curve points (from ``evaluation.roc_rows``) with the area under them."""
+def roc_curve(roc: Rows, title: str, micro: bool = False) -> plt.Figure:
+    """ROC curve points (from ``evaluation.roc_rows``) with the area under them; ``micro``
+    says the points are micro-averaged over one-vs-rest classes."""
     fpr, tpr = _column(roc, "fpr"), _column(roc, "tpr")
     auc = float(np.trapezoid(tpr, fpr))
     fig, ax = plt.subplots(figsize=(5.2, 4.8))
-    ax.plot(fpr, tpr, lw=2, label=f"ROC (area {auc:.5f})")
+    ax.plot(fpr, tpr, lw=2, label=f"{'micro-averaged ' if micro else ''}ROC (area {auc:.5f})")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="chance")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"{title}\nROC curve (test set)", xlim=(-0.01, 1), ylim=(0, 1.01))
     inset = ax.inset_axes([0.45, 0.12, 0.5, 0.45])
@@ -128,7 +129,7 @@ def roc_curve(roc: Rows, title: str) -> plt.Figure:
     inset.tick_params(labelsize=7)
     inset.title.set_fontsize(8)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right" if auc < 0.9 else "center right", fontsize=8)
+    ax.legend(loc="center", bbox_to_anchor=(0.68, 0.75), fontsize=8)
     return fig
 
 
@@ -174,7 +175,7 @@ def render_all(
         _save(split_curves(history, "acc", title), out_dir / "accuracy_train_vs_test.png"),
         _save(loss_curve(steps, history, title), out_dir / "loss_curve.png"),
         _save(confusion_heatmap(matrix, class_names, title), out_dir / "confusion_matrix.png"),
-        _save(roc_curve(roc, title), out_dir / "roc_curve.png"),
+        _save(roc_curve(roc, title, micro=len(class_names) > 2), out_dir / "roc_curve.png"),
         _save(misclassified_gallery(images, confusion, digits, class_names, gallery_size, title), out_dir / "misclassified.png"),
     ]
     if "k0" in history[0]:
