@@ -18,7 +18,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from mnistflow.config import AugmentConfig  # noqa: E402
-from mnistflow.data.augment import make_augmenter  # noqa: E402
+from mnistflow.data.augment import make_augmenter, random_affine  # noqa: E402
 from mnistflow.models.cnn import DeepCNN, LeNet5  # noqa: E402
 
 
@@ -46,19 +46,25 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}")
-    for name, make in (("lenet5", LeNet5), ("deepcnn 32-64", DeepCNN), ("deepcnn 64-64", lambda: DeepCNN(channels=(64, 64)))):
+    models = (("lenet5", LeNet5), ("lenet5 16-32", lambda: LeNet5(channels=(16, 32))), ("deepcnn 32-64", DeepCNN), ("deepcnn 64-64", lambda: DeepCNN(channels=(64, 64))))
+    for name, make in models:
         for bf16 in (False, True):
             for channels_last in (False, True):
                 torch.manual_seed(0)
                 rate = throughput(make(), args.batches, args.batch_size, bf16, channels_last)
                 print(f"{name:14s} {'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'contiguous   '}  {rate:7.0f} img/s  ({54000 / rate:5.1f} s per 54k-image epoch)")
-    augment = make_augmenter(AugmentConfig(degrees=10, translate=0.1, scale=0.1))
+    cfg = AugmentConfig(degrees=10, translate=0.1, scale=0.1)
+    transform = random_affine(cfg)
     x = torch.rand(args.batch_size, 28, 28)
-    start = time.perf_counter()
-    for _ in range(args.batches):
-        augment(x)
-    rate = args.batches * args.batch_size / (time.perf_counter() - start)
-    print(f"augmentation (v2.RandomAffine per image): {rate:7.0f} img/s  ({54000 / rate:5.1f} s per epoch)")
+    for name, augment in (
+        ("v2.RandomAffine called per image", lambda batch: torch.stack([transform(image.unsqueeze(0)) for image in batch])),
+        ("make_augmenter (same draws, one grid_sample)", make_augmenter(cfg)),
+    ):
+        start = time.perf_counter()
+        for _ in range(args.batches):
+            augment(x)
+        rate = args.batches * args.batch_size / (time.perf_counter() - start)
+        print(f"augmentation, {name}: {rate:7.0f} img/s  ({54000 / rate:5.1f} s per epoch)")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """End to end: the real `dvc repro` / `dvc exp run` / `dvc metrics diff` on a copy of the project.
 
-Runs the five stages on small generated MNIST files (never the real MNIST) served through
-$MNIST_MIRROR, with an unreachable http mirror configured after it, and checks the MLflow store.
-Slow (about a minute or two on 2 CPU cores): deselect with ``-m "not e2e"``.
+Runs every stage (download, preprocess, the five models' train, evaluate and plot stages, the
+summary) on small generated MNIST files (never the real MNIST) served through $MNIST_MIRROR,
+with an unreachable http mirror configured after it, and tiny, quick models; then checks the
+outputs, what `dvc exp run -S init.k1=0.5` reruns, and the MLflow store.
+Slow (about three minutes on 2 CPU cores, mostly the stages' imports): deselect with
+``-m "not e2e"``.
 """
 from __future__ import annotations
 
@@ -26,18 +29,34 @@ ROOT = Path(__file__).resolve().parent.parent
 # The project's venv (its python runs the stages, its dvc the pipeline), else the one running pytest.
 VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "dvc").is_file() else Path(sys.executable).parent
 DVC = str(VENV_BIN / "dvc")
-STAGES = ("download", "preprocess", "train-ann", "evaluate", "plot")
+MODELS = ("ann", "mlp", "lenet5", "deepcnn", "square")
+TRAIN_STAGES = {"ann": "train-ann", "mlp": "train-mlp", "lenet5": "train-cnn@lenet5", "deepcnn": "train-cnn@deepcnn", "square": "train-square"}
+STAGES = (
+    "download",
+    "preprocess",
+    *TRAIN_STAGES.values(),
+    *(f"evaluate@{m}" for m in MODELS),
+    *(f"plot@{m}" for m in MODELS),
+    "summary",
+)
+# What a new `init` (read by train-ann only) reruns; everything else is skipped.
+INIT_STAGES = ("train-ann", "evaluate@ann", "plot@ann", "summary")
 SKIPPED_PREFIXES = ("dvc.lock", "metrics/", "plots/", "data/")
 PNGS = {
     "accuracy_train_vs_test.png",
-    "activation_first_last.png",
     "confusion_matrix.png",
-    "k_per_epoch.png",
     "loss_curve.png",
     "loss_train_vs_test.png",
+    "misclassified.png",
+    "roc_curve.png",
 }
-# Ten classes: chance is 0.10. The synthetic digits (a bright block whose position is the class)
-# reach ~1.0 test accuracy after 2 epochs here; 0.9 leaves room for other CPUs and BLAS builds.
+ANN_PNGS = PNGS | {"activation_first_last.png", "k_per_epoch.png"}
+EVAL_KEYS = {"accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "n"}
+SQUARE_KEYS = EVAL_KEYS | {"threshold", "tn", "fp", "fn", "tp"}
+N_TEST = 300
+# Ten classes: chance is 0.10 (square: 0.6, the share of non-squares). The synthetic digits (a
+# bright block whose position is the class) reach 1.0 test accuracy with every model below after
+# 2 epochs here (ann: ~1.0 at batch 64); 0.9 leaves room for other CPUs and BLAS builds.
 MIN_ACCURACY = 0.9
 
 
@@ -53,11 +72,16 @@ def git(repo: Path, *args: str) -> str:
 
 
 def ran(output: str, stage: str) -> bool:
-    return f"Running stage '{stage}'" in output
+    # DVC prints "Running stage 'train-cnn@lenet5':"; foreach stages by their full name.
+    return f"Running stage '{stage}':" in output
 
 
 def skipped(output: str, stage: str) -> bool:
     return f"Stage '{stage}' didn't change, skipping" in output
+
+
+def stages_ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)':", output))
 
 
 def exp_name(output: str) -> str:
@@ -88,8 +112,8 @@ class Project:
     mlflow_uri: str
     repro: subprocess.CompletedProcess
     status: subprocess.CompletedProcess
-    train_metrics: dict
-    eval_metrics: dict
+    train_metrics: dict  # metrics/ann-train.json after the first repro
+    eval_metrics: dict  # metrics/<model>.json after the first repro, by model
 
 
 def base_env() -> dict[str, str]:
@@ -112,11 +136,18 @@ def copy_project(dest: Path) -> None:
 
 
 def edit_params(path: Path, checksums: dict[str, str]) -> None:
+    """Generated data, and every model tiny and quick (2 epochs of a few dozen steps, on CPU).
+
+    Between them the models still take every path: augmentation (lenet5), bf16 autocast with
+    channels-last (deepcnn), dropout (mlp, deepcnn), the binary task with its threshold (square).
+    """
     from ruamel.yaml import YAML
 
     yaml = YAML()  # round-trip: comments and block-style lists survive
+    yaml.indent(mapping=2, sequence=4, offset=2)  # params.yaml's own indentation
+    yaml.width = 4096  # no wrapped checksums
     params = yaml.load(path)
-    params["download"]["sha256"] = dict(checksums)
+    params["download"]["sha256"].update(checksums)  # the same keys, new values: layout kept
     params["download"]["mirrors"] = ["http://127.0.0.1:9/"]
     params["download"]["timeout_s"] = 2.0
     train = params["ann"]["train"]
@@ -124,8 +155,22 @@ def edit_params(path: Path, checksums: dict[str, str]) -> None:
     train["batch_size"] = 64
     train["device"] = "cpu"
     train["log_every"] = 5
+
+    params["mlp"]["model"]["hidden"] = [32]
+    for name in ("lenet5", "deepcnn", "square"):
+        params[name]["model"]["channels"] = [4, 8]
+        params[name]["model"]["dense"] = [16, 16] if name != "square" else [16]
+    for name in ("mlp", "lenet5", "deepcnn", "square"):
+        train = params[name]["train"]
+        # Batches of 16: 57 steps an epoch, enough for these small nets to learn the blocks.
+        train.update(epochs=2, batch_size=16, lr=0.005, device="cpu", log_every=10, train_eval_size=200)
+        train["augment"].update(degrees=5.0 if name == "lenet5" else 0.0, translate=0.0, scale=0.0)
+        train["amp"] = "bf16" if name == "deepcnn" else "none"
+        train["channels_last"] = name == "deepcnn"
+    params["plot"]["gallery_size"] = 16
     yaml.dump(params, path)
-    assert "- http://127.0.0.1:9/" in path.read_text(encoding="utf-8")  # still block style
+    text = path.read_text(encoding="utf-8")
+    assert "- http://127.0.0.1:9/" in text and "    channels:\n      - 4\n      - 8\n" in text  # still block style
 
 
 @pytest.fixture(scope="session")
@@ -144,7 +189,7 @@ def project(tmp_path_factory) -> Project:
     mirror = tmp_path_factory.mktemp("mirror")
     checksums = write_mnist(mirror, n_train=1000, n_test=300, seed=0)
     edit_params(repo / "params.yaml", checksums)
-    git(repo, "commit", "-q", "-am", "small generated data, 2 epochs")
+    git(repo, "commit", "-q", "-am", "small generated data, tiny models, 2 epochs")
 
     env = base_env()
     env["MNIST_MIRROR"] = str(mirror)
@@ -160,7 +205,7 @@ def project(tmp_path_factory) -> Project:
         repro=repro,
         status=status,
         train_metrics=read_json(repo / "metrics/ann-train.json"),
-        eval_metrics=read_json(repo / "metrics/ann.json"),
+        eval_metrics={m: read_json(repo / f"metrics/{m}.json") for m in MODELS},
     )
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "first run")
@@ -170,52 +215,93 @@ def project(tmp_path_factory) -> Project:
 def test_repro_then_experiment(project: Project) -> None:
     repo, env = project.repo, project.env
 
-    # 3. The first `dvc repro` ran every stage, from the generated data.
+    # 3. The first `dvc repro` ran every stage, from the generated data, and wrote every output.
     out = project.repro.stdout + project.repro.stderr
-    for stage in STAGES:
-        assert ran(out, stage), f"stage {stage} did not run:\n{out}"
-    assert project.eval_metrics["n"] == 300
-    assert project.eval_metrics["accuracy"] >= MIN_ACCURACY
-    assert project.train_metrics["epochs"] == 2
+    assert stages_ran(out) == set(STAGES), out
+    for model in MODELS:
+        metrics = project.eval_metrics[model]
+        if model == "square":
+            assert set(metrics) == SQUARE_KEYS, metrics
+            assert 0.0 <= metrics["threshold"] <= 1.0
+            assert metrics["tn"] + metrics["fp"] + metrics["fn"] + metrics["tp"] == N_TEST
+            assert metrics["tp"] + metrics["fn"] == N_TEST * 4 // 10  # digits 0, 1, 4 and 9
+        else:
+            assert set(metrics) == EVAL_KEYS, metrics
+        assert metrics["n"] == N_TEST
+        assert metrics["accuracy"] >= MIN_ACCURACY, (model, metrics)
+        for key in ("f1", "precision", "recall", "roc_auc"):
+            assert 0.0 <= metrics[key] <= 1.0, (model, key, metrics)
+        assert metrics["log_loss"] >= 0.0
+        train = read_json(repo / f"metrics/{model}-train.json")
+        assert train["epochs"] == 2
+        assert train["test_acc"] == pytest.approx(metrics["accuracy"], abs=1e-9), model
+        if model == "square":
+            assert train["threshold"] == pytest.approx(metrics["threshold"])
+        pngs = {p.name for p in (repo / f"plots/{model}/images").glob("*.png")}
+        assert pngs == (ANN_PNGS if model == "ann" else PNGS), (model, pngs)
+        roc = (repo / f"plots/{model}/roc.csv").read_text(encoding="utf-8").splitlines()
+        assert roc[0] == "fpr,tpr,threshold" and len(roc) >= 3, (model, roc)
+        per_class = (repo / f"plots/{model}/per_class.csv").read_text(encoding="utf-8").splitlines()
+        assert per_class[0] == "class,precision,recall,f1,support", (model, per_class)
+        assert len(per_class) == 1 + (2 if model == "square" else 10), (model, per_class)  # header + a row per class
     assert project.train_metrics["test_acc"] >= MIN_ACCURACY
-    assert project.train_metrics["test_acc"] == pytest.approx(project.eval_metrics["accuracy"], abs=1e-9)
-    assert {p.name for p in (repo / "plots/ann/images").glob("*.png")} == PNGS
+    summary = read_json(repo / "metrics/summary.json")
+    assert list(summary) == list(MODELS)
+    for model in MODELS:
+        assert summary[model]["accuracy"] == pytest.approx(project.eval_metrics[model]["accuracy"])
+    assert (repo / "plots/summary/images/comparison.png").is_file()
     status = project.status.stdout + project.status.stderr
     assert "Data and pipelines are up to date." in status, status
     assert git(repo, "status", "--porcelain") == ""  # the fixture committed every result
 
+    # `dvc metrics show` reads every model's metrics files: one table row per model.
+    shown = json.loads(run([DVC, "metrics", "show", "--json"], repo, env).stdout)
+    files = shown[""]["data"]  # workspace -> {path: {"data": metrics}}
+    assert set(files) == {f"metrics/{m}{suffix}.json" for m in MODELS for suffix in ("", "-train")}, list(files)
+    for model in MODELS:
+        assert files[f"metrics/{model}.json"]["data"] == project.eval_metrics[model]
+
     # 4. A new k1 start: only the stages that read `init` (and those after them) run again.
     exp = run([DVC, "exp", "run", "-S", "init.k1=0.5"], repo, env)
     out = exp.stdout + exp.stderr
-    for stage in ("download", "preprocess"):
+    assert stages_ran(out) == set(INIT_STAGES), out
+    for stage in set(STAGES) - set(INIT_STAGES):
         assert skipped(out, stage) and not ran(out, stage), f"stage {stage} ran again:\n{out}"
-    for stage in ("train-ann", "evaluate", "plot"):
-        assert ran(out, stage), f"stage {stage} did not run:\n{out}"
     name = exp_name(out)
     train2 = read_json(repo / "metrics/ann-train.json")
     assert train2["k1"] != pytest.approx(project.train_metrics["k1"], abs=1e-6)
     assert read_json(repo / "metrics/ann.json")["accuracy"] >= MIN_ACCURACY
+    for model in MODELS[1:]:
+        assert read_json(repo / f"metrics/{model}.json") == project.eval_metrics[model]
 
-    # 5. `dvc metrics diff` sees the change between HEAD and the workspace.
+    # 5. `dvc metrics diff` sees the change between HEAD and the workspace, and only in ann's files.
     diff = json.loads(run([DVC, "metrics", "diff", "--json"], repo, env).stdout)
     k1 = diff["metrics/ann-train.json"]["k1"]
     assert k1["old"] == pytest.approx(project.train_metrics["k1"])
     assert k1["new"] == pytest.approx(train2["k1"])
+    assert not any(path.startswith(tuple(f"metrics/{m}" for m in MODELS[1:])) for path in diff), diff
 
     # 6. MLflow: one run per training; the experiment's run is tagged with its name and holds
     # the evaluate stage's test metrics beside the training's own.
     runs = search_runs(project.mlflow_uri)
-    assert len(runs) == 2, [r.info.run_name for r in runs]
-    by_k1 = {r.data.params["init.k1"]: r for r in runs}
+    by_stage: dict[str, list] = {}
+    for r in runs:
+        by_stage.setdefault(r.data.tags["dvc.stage"], []).append(r)
+    assert {s: len(rs) for s, rs in by_stage.items()} == {s: 2 if s == "train-ann" else 1 for s in TRAIN_STAGES.values()}
+    for model, stage in TRAIN_STAGES.items():
+        for r in by_stage[stage]:
+            assert r.data.tags["model"] == model
+            assert r.data.metrics["test_accuracy"] >= MIN_ACCURACY, (model, r.data.metrics)
+            assert "test_roc_auc" in r.data.metrics and "final_train_loss" in r.data.metrics
+    by_k1 = {r.data.params["init.k1"]: r for r in by_stage["train-ann"]}
     assert set(by_k1) == {"1.0", "0.5"}
     first, second = by_k1["1.0"], by_k1["0.5"]
     assert "dvc.exp_name" not in first.data.tags
     assert second.data.tags["dvc.exp_name"] == name
     assert second.info.run_name == f"ann-{name}"
     for r, train in ((first, project.train_metrics), (second, train2)):
-        assert r.data.tags["dvc.stage"] == "train-ann"
-        assert r.data.metrics["test_accuracy"] >= MIN_ACCURACY
         assert r.data.metrics["final_k1"] == pytest.approx(train["k1"])
+    assert by_stage["train-square"][0].data.metrics["test_threshold"] == pytest.approx(project.eval_metrics["square"]["threshold"])
 
 
 def test_temp_experiment_logs_to_project_store(project: Project) -> None:
@@ -228,7 +314,7 @@ def test_temp_experiment_logs_to_project_store(project: Project) -> None:
     exp = run([DVC, "exp", "run", "--temp", "-S", "init.k1=0.7"], repo, env)
     out = exp.stdout + exp.stderr
     name = exp_name(out)
-    assert ran(out, "train-ann"), out
+    assert stages_ran(out) == set(INIT_STAGES), out
 
     assert store.is_file(), f"no {store}; the run went elsewhere:\n{out}"
     with sqlite3.connect(store) as db:
@@ -242,3 +328,8 @@ def test_temp_experiment_logs_to_project_store(project: Project) -> None:
     assert run_.data.tags["dvc.exp_name"] == name
     assert run_.data.params["init.k1"] == "0.7"
     assert "test_accuracy" in run_.data.metrics
+    # The evaluate and plot stages, run in the temporary copy, attached their files to the same run.
+    assert run_.info.artifact_uri.startswith((repo / "mlruns").as_uri()), run_.info.artifact_uri
+    artifacts = repo / "mlruns" / run_.info.artifact_uri[len((repo / "mlruns").as_uri()) + 1 :]
+    assert (artifacts / "evaluation" / "ann.json").is_file()
+    assert {p.name for p in (artifacts / "plots").glob("*.png")} == ANN_PNGS

@@ -22,7 +22,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from mnistflow.config import TrainConfig
-from mnistflow.data.augment import make_augmenter
 from mnistflow.data.prepare import Split, Splits
 from mnistflow.errors import UserError
 from mnistflow.files import atomic_path
@@ -201,7 +200,11 @@ def fit(
     if 0 < cfg.train_eval_size < len(y_train):
         keep = torch.randperm(len(y_train), generator=generator)[: cfg.train_eval_size]
         data["train"] = (data["train"][0][keep], data["train"][1][keep])
-    augment = make_augmenter(cfg.augment, fill=float(x_train.min()))
+    augment = None
+    if cfg.augment.enabled:  # torchvision is imported only when augmenting (it costs ~2 s)
+        from mnistflow.data.augment import make_augmenter
+
+        augment = make_augmenter(cfg.augment, fill=float(x_train.min()))
     optimizer = make_optimizer(model, cfg)
     history = History()
     steps_per_epoch = math.ceil(len(y_train) / cfg.batch_size)
