@@ -201,5 +201,5 @@ def render_summary(rows: Rows, out_dir: Path) -> list[Path]:
     low = min(acc.min(), f1.min())
     ax.set(xlim=(max(0, low - 2), 100.6), xlabel="test set (%)", title="Models compared on the MNIST test set")
     ax.grid(alpha=0.3, axis="x")
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="upper right", fontsize=8)  # beside the top row's shorter bars
     return [_save(fig, out_dir / "comparison.png")]
