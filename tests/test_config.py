@@ -371,3 +371,19 @@ def test_sections_left_out_are_checked_too():
     # Omitting `download` would leave its checksums empty: that must be an error, not a KeyError later.
     with pytest.raises(ConfigError, match=r"download\.sha256: needs the checksum of train-images-idx3-ubyte"):
         parse_params({})
+
+
+def test_numpy_backend_is_checked(raw):
+    raw["lenet5"]["train"]["backend"] = "numpy"
+    raw["ann"]["train"]["backend"] = "numpy"
+    raw["ann"]["train"]["amp"] = "bf16"
+    problems = problems_of(raw)
+    assert "ann.train.amp: is 'bf16', which the numpy backend does not support; use backend: torch or the default" in problems
+    assert "lenet5.train.backend: the numpy backend trains fully connected networks only (ann, mlp); use torch" in problems
+    # lenet5's bf16 and channels_last are named too; nothing else is.
+    assert len(problems) == 4 and all(p.startswith(("ann.train.", "lenet5.train.")) for p in problems)
+
+
+def test_mlp_section_must_stay_relu(raw):
+    raw["mlp"]["model"]["activation"] = "learnable"
+    assert problems_of(raw) == ["mlp.model.activation: must be relu (the learnable activation is the ann section's model)"]

@@ -305,13 +305,15 @@ def test_repro_then_experiment(project: Project) -> None:
 
 
 def test_temp_experiment_logs_to_project_store(project: Project) -> None:
-    """Without MLFLOW_TRACKING_URI, a `--temp` experiment's run lands in <project>/mlflow.db."""
+    """Without MLFLOW_TRACKING_URI, a `--temp` experiment's run lands in <project>/mlflow.db.
+
+    It also trains `ann` with the from-scratch NumPy backend, through the same stages."""
     repo = project.repo
     env = {k: v for k, v in project.env.items() if k != "MLFLOW_TRACKING_URI"}
     store = repo / "mlflow.db"
     assert not store.exists()
 
-    exp = run([DVC, "exp", "run", "--temp", "-S", "init.k1=0.7"], repo, env)
+    exp = run([DVC, "exp", "run", "--temp", "-S", "init.k1=0.7", "-S", "ann.train.backend=numpy"], repo, env)
     out = exp.stdout + exp.stderr
     name = exp_name(out)
     assert stages_ran(out) == set(INIT_STAGES), out
@@ -327,7 +329,10 @@ def test_temp_experiment_logs_to_project_store(project: Project) -> None:
     [run_] = search_runs(f"sqlite:///{store}")
     assert run_.data.tags["dvc.exp_name"] == name
     assert run_.data.params["init.k1"] == "0.7"
-    assert "test_accuracy" in run_.data.metrics
+    assert run_.data.params["ann.train.backend"] == "numpy"
+    assert "(numpy)" in out and "train-ann: MLP" in out
+    assert run_.data.metrics["test_accuracy"] >= 0.9
+    assert run_.data.metrics["final_k1"] != pytest.approx(0.7)  # k1 was trained by the NumPy engine
     # The evaluate and plot stages, run in the temporary copy, attached their files to the same run.
     assert run_.info.artifact_uri.startswith((repo / "mlruns").as_uri()), run_.info.artifact_uri
     artifacts = repo / "mlruns" / run_.info.artifact_uri[len((repo / "mlruns").as_uri()) + 1 :]

@@ -98,3 +98,25 @@ def test_format_row_shows_progress():
     row = {"epoch": 3, "train_loss": 0.25, "val_loss": 0.3, "test_loss": 0.28, "train_acc": 0.93, "val_acc": 0.92, "test_acc": 0.925, "k0": 0.1, "k1": 0.8}
     line = format_row(row, 20, 1.5)
     assert line.startswith("epoch   3/20") and "test 92.50%" in line and "k1 +0.8000" in line and "(1.5 s)" in line
+
+
+def test_numpy_engine_trains_in_the_same_loop_and_hands_weights_to_torch(splits):
+    from mnistflow.training import NumpyEngine
+
+    cfg = TrainConfig(epochs=3, batch_size=50, lr=0.01, log_every=4, device="cpu", backend="numpy")
+    arch, kwargs = mlp_spec(MLPConfig(hidden=(32,)), InitConfig(), 0)
+    engine = NumpyEngine(kwargs, cfg)
+    threads = torch.get_num_threads()
+    history = fit(engine, splits, cfg)
+    assert torch.get_num_threads() == threads  # the engine's one-thread session is undone
+    assert [r["epoch"] for r in history.epochs] == [0, 1, 2, 3] and history.last["test_acc"] > 0.9
+    assert (history.last["k0"], history.last["k1"]) != (0.0, 1.0)
+    assert len(history.steps) == 3 * 12 // 4
+    model = build_model(arch, kwargs)
+    model.load_state_dict(engine.torch_state_dict())
+    x = torch.from_numpy(splits.test.x)
+    torch_logits = predict_logits(model, x)
+    numpy_logits = engine.logits(x, 64)
+    torch.testing.assert_close(torch_logits, numpy_logits, rtol=1e-4, atol=1e-4)
+    assert torch.equal(torch_logits.argmax(1), numpy_logits.argmax(1))
+    assert model.scalars() == pytest.approx(engine.scalars())

@@ -176,6 +176,9 @@ class TrainConfig:
     channels_last: bool = False
     # Label smoothing of the cross-entropy (multi-class models only).
     label_smoothing: float = 0.0
+    # torch, or numpy: the from-scratch NumPy engine (fully connected networks only, on the CPU,
+    # in float32, without amp, channels_last or label smoothing).
+    backend: Literal["torch", "numpy"] = "torch"
 
     def problems(self) -> Problems:
         for name in ("epochs", "batch_size", "log_every"):
@@ -193,6 +196,11 @@ class TrainConfig:
             yield "train_eval_size", f"must be 0 (all) or a positive count, got {self.train_eval_size}"
         if not 0 <= self.label_smoothing < 1:
             yield "label_smoothing", f"must be in [0, 1), got {self.label_smoothing}"
+        if self.backend == "numpy":
+            unsupported = {"amp": self.amp != "none", "channels_last": self.channels_last, "device": self.device == "cuda", "label_smoothing": self.label_smoothing > 0}
+            for name, bad in unsupported.items():
+                if bad:
+                    yield name, f"is {getattr(self, name)!r}, which the numpy backend does not support; use backend: torch or the default"
 
 
 @dataclass(frozen=True)
@@ -232,12 +240,20 @@ class CNNConfig:
                 yield name, f"must be in [0, 1), got {getattr(self, name)}"
 
 
+def _torch_only(train: TrainConfig) -> Problems:
+    if train.backend != "torch":
+        yield "train.backend", "the numpy backend trains fully connected networks only (ann, mlp); use torch"
+
+
 @dataclass(frozen=True)
 class CNNSection:
     """A convolutional classifier of the ten digits: ``lenet5`` or ``deepcnn``."""
 
     model: CNNConfig = field(default_factory=CNNConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+
+    def problems(self) -> Problems:
+        yield from _torch_only(self.train)
 
 
 @dataclass(frozen=True)
@@ -251,6 +267,7 @@ class SquareConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
 
     def problems(self) -> Problems:
+        yield from _torch_only(self.train)
         if not self.positive or len(set(self.positive)) == 10:
             yield "positive", "must name some but not all of the digits 0-9"
         if len(set(self.positive)) != len(self.positive):

@@ -19,7 +19,7 @@ from mnistflow.evaluation import binary_metrics, choose_threshold, classificatio
 from mnistflow.files import read_csv, read_json, write_csv, write_json
 from mnistflow.models import build_model, describe
 from mnistflow.plotting import render_all, render_summary
-from mnistflow.training import BINARY, MULTICLASS, fit, format_row, load_checkpoint, predict_logits, save_checkpoint, seed_everything
+from mnistflow.training import BINARY, MULTICLASS, NumpyEngine, fit, format_row, load_checkpoint, predict_logits, save_checkpoint, seed_everything
 
 FINAL_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 SUMMARY_KEYS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss")
@@ -48,14 +48,19 @@ def train_model(
     task = MULTICLASS if positive is None else BINARY
     if positive is not None:
         splits = relabel(splits, positive)
-    print(f"{stage}: {describe(arch, kwargs)} on {splits.info['sizes']} images, {cfg.epochs} epochs", flush=True)
+    print(f"{stage}: {describe(arch, kwargs)} ({cfg.backend}) on {splits.info['sizes']} images, {cfg.epochs} epochs", flush=True)
     with tracking.training_run(stage, name, logged_params) as run:
 
         def on_epoch(row: dict[str, float], seconds: float) -> None:
             print(format_row(row, cfg.epochs, seconds), flush=True)
             run.log_metrics({**row, "epoch_seconds": seconds}, step=int(row["epoch"]))
 
-        history = fit(model, splits, cfg, task, on_epoch=on_epoch)
+        if cfg.backend == "numpy":  # the from-scratch engine trains; the same nn.Module keeps the result
+            engine = NumpyEngine(kwargs, cfg)
+            history = fit(engine, splits, cfg, task, on_epoch=on_epoch)
+            model.load_state_dict(engine.torch_state_dict())
+        else:
+            history = fit(model, splits, cfg, task, on_epoch=on_epoch)
         model.cpu()
         task_info: dict[str, Any] = {"binary": task.binary}
         if positive is not None:
@@ -63,7 +68,7 @@ def train_model(
             task_info["positive"] = list(positive)
             task_info["threshold"] = choose_threshold(splits.val.y, task.proba(val_logits).numpy())
         checkpoint = paths.checkpoint(name)
-        extra = {"model": name, "task": task_info, "amp": cfg.amp, "train": logged_params, "data": splits.info}
+        extra = {"model": name, "task": task_info, "backend": cfg.backend, "amp": cfg.amp, "train": logged_params, "data": splits.info}
         save_checkpoint(checkpoint, model, arch, kwargs, extra)
         write_csv(paths.history(name), history.epochs)
         write_csv(paths.steps(name), history.steps, columns=("step", "epoch", "loss"))
