@@ -32,7 +32,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "| experiment | hidden layers | activation | backend | epochs | test accuracy | F1 | log-loss |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for row in sorted(rows, key=lambda r: r["name"]):
+    for row in sorted(rows, key=lambda r: (len(r["params"]["ann"]["model"]["hidden"]), r["params"]["ann"]["model"]["hidden"])):
         ann = row["params"]["ann"]
         m = row["metrics"].get("metrics/ann.json", {})
         acc = f"{m['accuracy']:.2%}" if "accuracy" in m else "—"
