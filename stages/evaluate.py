@@ -10,11 +10,11 @@ from stages import run
 def main() -> None:
     from mnistflow import paths
     from mnistflow.config import load_params
-    from mnistflow.workflow import evaluate_model
+    from mnistflow.workflow.evaluate import evaluate
 
     if len(sys.argv) != 2:
         sys.exit("usage: python -m stages.evaluate MODEL")
-    evaluate_model(sys.argv[1], load_params(paths.PARAMS).evaluate.batch_size)
+    evaluate(sys.argv[1], load_params(paths.PARAMS).evaluate.batch_size)
 
 
 if __name__ == "__main__":

@@ -10,11 +10,11 @@ from stages import run
 def main() -> None:
     from mnistflow import paths
     from mnistflow.config import load_params
-    from mnistflow.workflow import plot_model
+    from mnistflow.workflow.plot import plot
 
     if len(sys.argv) != 2:
         sys.exit("usage: python -m stages.plot MODEL")
-    plot_model(sys.argv[1], load_params(paths.PARAMS).plot.gallery_size)
+    plot(sys.argv[1], load_params(paths.PARAMS).plot.gallery_size)
 
 
 if __name__ == "__main__":

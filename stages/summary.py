@@ -1,6 +1,6 @@
 """Stage summary: every model's test metrics side by side, and the comparison chart.
 
-Usage: python -m stages.summary MODEL [MODEL ...]
+Usage: python -m stages.summary   (the models are dvc.yaml's `vars: models`)
 """
 import sys
 
@@ -8,11 +8,12 @@ from stages import run
 
 
 def main() -> None:
-    from mnistflow.workflow import summarize
+    from mnistflow import paths
+    from mnistflow.workflow.summary import summarize
 
-    if len(sys.argv) < 2:
-        sys.exit("usage: python -m stages.summary MODEL [MODEL ...]")
-    summarize(sys.argv[1:])
+    if len(sys.argv) != 1:
+        sys.exit("usage: python -m stages.summary")
+    summarize(paths.pipeline_models())
 
 
 if __name__ == "__main__":

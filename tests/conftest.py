@@ -51,3 +51,44 @@ def tiny_mnist(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """A folder holding small generated MNIST .gz files, and their content checksums."""
     folder = tmp_path_factory.mktemp("tiny_mnist")
     return folder, write_mnist(folder)
+
+
+# --- config objects for unit tests ----------------------------------------------------------------
+# The code has no defaults (params.yaml writes every value); these are the tests' own baselines:
+# a small, quick, constant-rate, CPU, float32 training without augmentation.
+
+def training(**overrides):
+    from mnistflow.config import AugmentSettings, MLPTraining
+
+    values = dict(
+        seed=0, epochs=20, batch_size=128, optimizer="adam", lr=1e-3, momentum=0.9, weight_decay=0.0,
+        schedule="constant", warmup_epochs=0.0, device="cpu", log_every=50, train_eval_size=0,
+        augment=AugmentSettings(degrees=0.0, translate=0.0, scale=0.0), amp="none", channels_last=False,
+        label_smoothing=0.0, backend="torch",
+    )
+    values.update(overrides)
+    return MLPTraining(**values)
+
+
+def mlp_model(**overrides):
+    from mnistflow.config import MLPModel
+
+    return MLPModel(**{"activation": "learnable", "hidden": (256, 128), "share_k": "network", "dropout": 0.0, **overrides})
+
+
+def cnn_model(**overrides):
+    from mnistflow.config import CNNModel
+
+    return CNNModel(**{"arch": "lenet5", "channels": (6, 16), "dense": (120, 84), "dropout": 0.0, "dense_dropout": 0.0, **overrides})
+
+
+def init_section(**overrides):
+    from mnistflow.config import InitSection
+
+    return InitSection(**{"k0": 0.0, "k1": 1.0, "sampling": "constant", "spread": 0.1, **overrides})
+
+
+def prepare_section(**overrides):
+    from mnistflow.config import PrepareSection
+
+    return PrepareSection(**{"seed": 0, "val_fraction": 0.1, "standardize": False, "train_subset": 0, **overrides})

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 
 import pytest
@@ -11,11 +12,7 @@ from conftest import ROOT
 from mnistflow.config import (
     MNIST_FILES,
     ConfigError,
-    DownloadConfig,
-    MLPConfig,
     Params,
-    PrepareConfig,
-    TrainConfig,
     flatten,
     load_params,
     parse_params,
@@ -23,6 +20,7 @@ from mnistflow.config import (
 )
 
 PARAMS_FILE = ROOT / "params.yaml"
+HINT = "Fix params.yaml (`git diff params.yaml` shows what changed since the last commit; `git checkout params.yaml` restores it)."
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +39,9 @@ def problems_of(raw) -> list[str]:
     with pytest.raises(ConfigError) as info:
         parse_params(raw, source="test-params")
     message = str(info.value)
-    header, *lines = message.split("\n")
+    header, *lines, hint = message.split("\n")
     assert header == f"test-params has {len(lines)} problem(s):"
+    assert hint == HINT
     return [line.strip() for line in lines]
 
 
@@ -96,29 +95,45 @@ def test_to_dict_round_trips(raw):
     assert flat["ann.model.hidden"] == str(list(params.ann.model.hidden))
 
 
-def test_missing_sections_take_defaults(raw):
-    params = parse_params({"download": raw["download"]})
-    assert params.prepare == PrepareConfig()
-    assert params.ann.model == MLPConfig()
-    assert params.ann.train == TrainConfig()
-    assert params.ann.model.hidden == (256, 128)
-    assert dict(params.download.sha256) == raw["download"]["sha256"]
+def test_params_yaml_is_the_whole_truth(real_raw):
+    """Every value the stages use is written in params.yaml: the validated config, dumped,
+    is exactly the file's content, so nothing can hide in a default in code."""
+    assert to_dict(load_params(PARAMS_FILE)) == json_numbers(real_raw)
 
 
-def test_defaults_used_for_missing_keys(raw):
-    del raw["ann"]["train"]["lr"]
+def json_numbers(data):
+    """params.yaml as the config holds it: numbers written as text (1e-3) become floats, ints
+    stay ints (the config turns ints into floats where a float is meant; compare by value)."""
+    if isinstance(data, dict):
+        return {k: json_numbers(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [json_numbers(v) for v in data]
+    if isinstance(data, str) and re.fullmatch(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?", data):
+        return float(data)
+    return data
+
+
+@pytest.mark.parametrize("path", [("ann", "train", "warmup_epochs"), ("ann", "model", "dropout"), ("square", "train", "label_smoothing"), ("prepare", "seed")])
+def test_a_missing_key_is_an_error_naming_it(raw, path):
+    section = raw
+    for key in path[:-1]:
+        section = section[key]
+    del section[path[-1]]
+    assert problems_of(raw) == [f"{'.'.join(path)}: missing key; params.yaml must write every value (see the other model sections for an example)"]
+
+
+def test_a_missing_section_is_an_error_naming_it(raw):
     del raw["prepare"]
-    params = parse_params(raw)
-    assert params.ann.train.lr == TrainConfig().lr == 1e-3
-    assert params.prepare == PrepareConfig()
+    del raw["ann"]["train"]["augment"]
+    assert problems_of(raw) == [
+        "prepare: missing section; params.yaml must write every value (see the other model sections for an example)",
+        "ann.train.augment: missing section; params.yaml must write every value (see the other model sections for an example)",
+    ]
 
 
-def test_file_with_only_the_download_section(tmp_path, raw):
-    path = tmp_path / "params.yaml"
-    path.write_text("# only checksums\n" + yaml.safe_dump({"download": raw["download"]}))
-    params = load_params(path)
-    assert params.ann.train == TrainConfig()
-    assert params.download.timeout_s == float(raw["download"]["timeout_s"])
+def test_an_empty_file_names_every_section():
+    lines = problems_of({})
+    assert [line.split(":")[0] for line in lines] == [f.name for f in dataclasses.fields(Params)]
 
 
 # --- unknown keys -----------------------------------------------------------------------------
@@ -172,11 +187,7 @@ def test_wrong_type(raw, path, value, expected):
     section[path[-1]] = value
     lines = problems_of(raw)
     assert lines[0] == expected
-    # A wrong type leaves the default in place; only a default that is itself invalid for the
-    # rest of the section (the empty checksum table) adds a follow-on line for the same key.
-    dotted = ".".join(path)
-    assert all(line.startswith(dotted) for line in lines), lines
-    assert len(lines) == (2 if path == ("download", "sha256") else 1), lines
+    assert len(lines) == 1, lines
 
 
 def test_top_level_not_a_mapping():
@@ -249,11 +260,11 @@ def test_several_problems_reported_together(raw):
     raw["bogus"] = 1
     raw["ann"]["train"]["lrr"] = 0.1
     raw["ann"]["train"]["epochs"] = "ten"
-    raw["ann"]["train"]["lr"] = -1  # in the same section as a type error: still reported
-    raw["prepare"]["standardize"] = 1
+    raw["ann"]["train"]["lr"] = -1  # a section's values are checked once its keys and types are right
     raw["prepare"]["val_fraction"] = 1.5
     raw["init"]["sampling"] = "cauchy"
-    raw["ann"]["model"]["hidden"] = [0]
+    raw["mlp"]["model"]["hidden"] = [0]
+    raw["deepcnn"]["train"]["momentum"] = 1.0
     lines = problems_of(raw)
     keys = sorted(line.split(":")[0] for line in lines)
     assert keys == sorted(
@@ -261,11 +272,10 @@ def test_several_problems_reported_together(raw):
             "bogus",
             "ann.train.lrr",
             "ann.train.epochs",
-            "ann.train.lr",
-            "prepare.standardize",
             "prepare.val_fraction",
             "init.sampling",
-            "ann.model.hidden.0",
+            "mlp.model.hidden.0",
+            "deepcnn.train.momentum",
         ]
     )
 
@@ -360,28 +370,38 @@ def test_config_error_is_a_value_error():
     assert issubclass(ConfigError, ValueError)
 
 
-def test_dataclass_defaults_are_valid():
-    assert list(DownloadConfig().problems()) == [("sha256", f"needs the checksum of {', '.join(MNIST_FILES)}")]
-    assert list(PrepareConfig().problems()) == []
-    assert list(MLPConfig().problems()) == []
-    assert list(TrainConfig().problems()) == []
-
-
-def test_sections_left_out_are_checked_too():
-    # Omitting `download` would leave its checksums empty: that must be an error, not a KeyError later.
-    with pytest.raises(ConfigError, match=r"download\.sha256: needs the checksum of train-images-idx3-ubyte"):
-        parse_params({})
-
-
 def test_numpy_backend_is_checked(raw):
     raw["lenet5"]["train"]["backend"] = "numpy"
     raw["ann"]["train"]["backend"] = "numpy"
     raw["ann"]["train"]["amp"] = "bf16"
-    problems = problems_of(raw)
-    assert "ann.train.amp: is 'bf16', which the numpy backend does not support; use backend: torch or the default" in problems
-    assert "lenet5.train.backend: the numpy backend trains fully connected networks only (ann, mlp); use torch" in problems
-    # lenet5's bf16 and channels_last are named too; nothing else is.
-    assert len(problems) == 4 and all(p.startswith(("ann.train.", "lenet5.train.")) for p in problems)
+    assert problems_of(raw) == [
+        "ann.train.amp: is 'bf16', which the numpy backend does not support; use backend: torch or change amp",
+        "lenet5.train.backend: does not apply here: the numpy backend trains fully connected networks only (ann, mlp); remove the key (torch trains this model)",
+    ]
+
+
+def test_share_k_does_not_apply_to_relu(raw):
+    raw["ann"]["model"]["activation"] = "relu"
+    assert parse_params(raw).ann.model.share_k == "network"  # the neutral value: one pair, unused
+    raw["ann"]["model"]["share_k"] = "layer"
+    assert problems_of(raw) == ["ann.model.share_k: is 'layer', but ReLU has no k0/k1 to share; use network (or activation: learnable)"]
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+@pytest.mark.parametrize("path", [("ann", "train", "lr"), ("init", "k1"), ("init", "k0"), ("deepcnn", "train", "warmup_epochs")])
+def test_every_float_must_be_finite(raw, tmp_path, path, value):
+    text = yaml.safe_dump(raw)
+    data = yaml.safe_load(text)
+    section = data
+    for key in path[:-1]:
+        section = section[key]
+    section[path[-1]] = yaml.safe_load(value)  # what `dvc exp run -S init.k1=.nan` writes
+    file = tmp_path / "params.yaml"
+    file.write_text(yaml.safe_dump(data))
+    with pytest.raises(ConfigError) as info:
+        load_params(file)
+    assert f"{'.'.join(path)}: must be a finite number, got {float(yaml.safe_load(value))}" in str(info.value)
+    assert len(str(info.value).splitlines()) == 3  # header, the one problem, the hint
 
 
 def test_mlp_section_must_stay_relu(raw):

@@ -1,9 +1,11 @@
-"""dvc.yaml agrees with paths.py and config.py: paths in one place, params listed precisely.
+"""dvc.yaml agrees with the code: paths in one place, the model list written once, params
+listed precisely, and every module a stage imports listed as its dependency.
 
 DVC itself resolves dvc.yaml (foreach, vars), so these checks see the stages DVC runs.
 """
 from __future__ import annotations
 
+import ast
 import dataclasses
 from pathlib import Path
 
@@ -12,17 +14,23 @@ import yaml
 from dvc.repo import Repo
 
 from mnistflow import paths
-from mnistflow.config import Params, load_params
+from mnistflow.config import MODEL_SECTIONS, Params, load_params
 
 ROOT = Path(__file__).resolve().parent.parent
-MODELS = ("ann", "mlp", "lenet5", "deepcnn", "square")
-TRAIN_STAGES = {"ann": "train-ann", "mlp": "train-mlp", "lenet5": "train-cnn@lenet5", "deepcnn": "train-cnn@deepcnn", "square": "train-square"}
+SRC = ROOT / "src"
+MODELS = paths.pipeline_models(ROOT / "dvc.yaml")
 
 
 @pytest.fixture(scope="module")
 def stages():
     with Repo(str(ROOT)) as repo:
         return {s.addressing: s for s in repo.index.stages}
+
+
+@pytest.fixture(scope="module")
+def dvc_yaml() -> dict:
+    with open(ROOT / "dvc.yaml") as fh:
+        return yaml.safe_load(fh)
 
 
 def outs(stage) -> set[str]:
@@ -37,22 +45,28 @@ def deps(stage) -> set[str]:
     return {d.def_path for d in stage.deps if d not in stage.params}
 
 
-def test_every_model_has_train_evaluate_and_plot_stages(stages):
-    assert set(stages) == {"download", "preprocess", "summary", *TRAIN_STAGES.values(), *(f"evaluate@{m}" for m in MODELS), *(f"plot@{m}" for m in MODELS)}
-    with open(ROOT / "dvc.yaml") as fh:
-        assert yaml.safe_load(fh)["vars"][0]["models"] == list(MODELS)
-    assert stages["summary"].cmd.split()[3:] == list(MODELS)
+def test_the_model_list_is_written_once_and_matches_the_params_sections(stages, dvc_yaml):
+    assert MODELS == ["ann", "mlp", "lenet5", "deepcnn", "square"]
+    assert tuple(MODELS) == MODEL_SECTIONS  # one params.yaml section per model, same order
+    per_model = {f"{kind}@{m}" for kind in ("train", "evaluate", "plot") for m in MODELS}
+    assert set(stages) == {"download", "preprocess", "summary", *per_model}
+    for name in ("train", "evaluate", "plot"):
+        assert dvc_yaml["stages"][name]["foreach"] == "${models}"
+    assert stages["summary"].cmd == "python -m stages.summary"  # reads paths.pipeline_models()
 
 
 def test_stage_outs_are_the_paths_the_code_writes(stages):
     assert outs(stages["download"]) == {str(paths.RAW_DIR)}
     assert outs(stages["preprocess"]) == {str(paths.PROCESSED_DIR)}
-    for model, name in TRAIN_STAGES.items():
-        assert outs(stages[name]) == {str(p) for p in (paths.checkpoint(model), paths.history(model), paths.steps(model), paths.train_metrics(model))}
+    for model in MODELS:
+        assert stages[f"train@{model}"].cmd == f"python -m stages.train {model}"
+        assert outs(stages[f"train@{model}"]) == {str(p) for p in (paths.checkpoint(model), paths.history(model), paths.steps(model), paths.train_metrics(model))}
         assert outs(stages[f"evaluate@{model}"]) == {str(p) for p in (paths.eval_metrics(model), paths.confusion(model), paths.per_class(model), paths.roc(model))}
         assert outs(stages[f"plot@{model}"]) == {str(paths.images(model))}
         assert str(paths.checkpoint(model)) in deps(stages[f"evaluate@{model}"])
     assert outs(stages["summary"]) == {str(paths.SUMMARY), str(paths.SUMMARY_TABLE), str(paths.SUMMARY_IMAGES)}
+    # The summary reads every model's test metrics and checkpoint through these folders.
+    assert {str(paths.METRICS_DIR), str(paths.MODELS_DIR)} <= deps(stages["summary"])
 
 
 def test_only_data_and_models_are_cached_and_metrics_are_json(stages):
@@ -70,35 +84,116 @@ def test_each_stage_lists_only_params_it_reads(stages):
         assert {key.split(".")[0] for key in params(stage)} <= sections, name
     assert params(stages["download"]) == {"download"}
     assert params(stages["preprocess"]) == {"prepare"}
-    assert params(stages["train-ann"]) == {"init", "ann"}
-    for model in ("mlp", "lenet5", "deepcnn", "square"):
-        assert params(stages[TRAIN_STAGES[model]]) == {model}
-    # -S init.k1=... reruns train-ann and what reads its outputs, nothing else.
+    assert params(stages["train@ann"]) == {"init", "ann"}
+    for model in MODELS[1:]:
+        assert params(stages[f"train@{model}"]) == {model}
+    # -S init.k1=... reruns train@ann and what reads its outputs, nothing else.
     readers_of_init = {name for name, stage in stages.items() if "init" in params(stage)}
-    assert readers_of_init == {"train-ann"}
+    assert readers_of_init == {"train@ann"}
 
 
-def test_each_stage_depends_on_its_script_and_existing_code(stages):
+# --- deps: every module a stage's command imports -------------------------------------------------
+
+
+def _module_file(module: str) -> Path | None:
+    """The file of a module of this project (``stages.*`` or ``mnistflow.*``), else None."""
+    root = ROOT if module.split(".")[0] == "stages" else SRC if module.split(".")[0] == "mnistflow" else None
+    if root is None:
+        return None
+    base = root.joinpath(*module.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports(file: Path) -> set[str]:
+    """Every module an import statement in ``file`` names, at any depth (lazy imports inside
+    functions count: the stage may run them), with the parent packages Python imports first."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(file.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+            names.update(f"{node.module}.{alias.name}" for alias in node.names)  # submodules imported by name
+    return {".".join(name.split(".")[: i + 1]) for name in names for i in range(len(name.split(".")))}
+
+
+def _only_a_docstring(file: Path) -> bool:
+    body = ast.parse(file.read_text(encoding="utf-8")).body
+    return all(isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) for node in body)
+
+
+def import_closure(module: str) -> set[Path]:
+    """The project files that ``python -m <module>`` can import, transitively."""
+    seen: set[Path] = set()
+    todo = [module]
+    while todo:
+        file = _module_file(todo.pop())
+        if file is None or file in seen:
+            continue
+        seen.add(file)
+        todo.extend(_imports(file))
+    return seen
+
+
+def covered(file: Path, stage_deps: set[str]) -> bool:
+    rel = file.relative_to(ROOT).as_posix()
+    return any(rel == dep or rel.startswith(dep.rstrip("/") + "/") for dep in stage_deps)
+
+
+def test_every_module_a_stage_imports_is_a_dependency(stages):
     for name, stage in stages.items():
         module = stage.cmd.split()[2]  # python -m stages.<module> ...
-        assert f"{module.replace('.', '/')}.py" in deps(stage), name
+        closure = import_closure(module)
+        assert ROOT / f"{module.replace('.', '/')}.py" in closure
+        # stages/__init__.py (the error printer) and packages whose __init__ is only a
+        # docstring cannot change a result.
+        missing = sorted(
+            f.relative_to(ROOT).as_posix()
+            for f in closure
+            if not covered(f, deps(stage)) and f != ROOT / "stages" / "__init__.py" and not (f.name == "__init__.py" and _only_a_docstring(f))
+        )
+        assert not missing, f"{name} imports {missing}, which its deps in dvc.yaml do not list"
+
+
+def test_stages_list_no_code_they_do_not_import(stages):
+    for name, stage in stages.items():
+        closure = import_closure(stage.cmd.split()[2])
+        code_deps = {d for d in deps(stage) if d.startswith(("src/", "stages/"))}
+        for dep in code_deps:
+            assert any(covered(f, {dep}) for f in closure), f"{name}: lists {dep}, which it does not import"
+
+
+def test_the_closure_sees_lazy_imports():
+    closure = {f.relative_to(ROOT).as_posix() for f in import_closure("stages.train")}
+    assert "src/mnistflow/data/augment.py" in closure and "src/mnistflow/scratch/engine.py" in closure
+    assert "src/mnistflow/plotting.py" not in closure  # training does not draw
+    evaluate = {f.relative_to(ROOT).as_posix() for f in import_closure("stages.evaluate")}
+    assert "src/mnistflow/training.py" not in evaluate and "src/mnistflow/workflow/train.py" not in evaluate
+
+
+def test_each_stage_depends_on_existing_files(stages):
+    for name, stage in stages.items():
         for dep in deps(stage):
             assert (ROOT / dep).exists() or dep.startswith(("data/", "models/", "plots/", "metrics/")), f"{name}: {dep} does not exist"
 
 
-def test_top_level_plots_read_declared_outputs_and_real_columns(stages):
+# --- plots ------------------------------------------------------------------------------------------
+
+
+def test_cross_model_plots_name_exactly_the_models(stages, dvc_yaml):
     declared = set().union(*(outs(s) for s in stages.values()))
-    with open(ROOT / "dvc.yaml") as fh:
-        dvc = yaml.safe_load(fh)
-    assert all("plots" not in stage for stage in dvc["stages"].values()), "plots are defined top-level only"
-    for plot in dvc["plots"]:
-        if isinstance(plot, str):
-            assert plot in declared
-            continue
+    for plot in dvc_yaml["plots"]:
         (title, spec), = plot.items()
-        for data_file, columns in spec["y"].items():
+        files = list(spec["y"])
+        if "every model" in title:
+            assert [f.split("/")[1] for f in files] == MODELS, title
+        for data_file in files:
             assert data_file in declared, f"{title}: {data_file} is no stage's output"
             data = ROOT / data_file
+            columns = spec["y"][data_file]
             if data_file.endswith(".csv") and data.exists():
                 header = data.read_text().splitlines()[0].split(",")
                 for column in [columns] if isinstance(columns, str) else columns:

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import torch
 
-from mnistflow.config import InitConfig, MLPConfig
+from conftest import init_section, mlp_model
 from mnistflow.models import build_model, describe, mlp_spec
 from mnistflow.models.activation import LearnableAffine, affine, sample_k
-from mnistflow.training import load_checkpoint, save_checkpoint
+from mnistflow import checkpoint
+from mnistflow.tasks import MULTICLASS
 
 
 def test_affine_gradients_match_gradcheck_and_closed_form():
@@ -32,30 +33,30 @@ def test_learnable_affine_module_computes_k0_plus_k1_x():
 
 def test_sample_k_constant_normal_uniform():
     g = torch.Generator().manual_seed(0)
-    assert sample_k(InitConfig(k0=0.2, k1=0.5), g) == (0.2, 0.5)
-    draws = torch.tensor([sample_k(InitConfig(k0=1.0, k1=-2.0, sampling="uniform", spread=0.25), g) for _ in range(2000)])
+    assert sample_k(init_section(k0=0.2, k1=0.5), g) == (0.2, 0.5)
+    draws = torch.tensor([sample_k(init_section(k0=1.0, k1=-2.0, sampling="uniform", spread=0.25), g) for _ in range(2000)])
     assert draws[:, 0].min() >= 0.75 and draws[:, 0].max() <= 1.25
     assert draws[:, 1].min() >= -2.25 and draws[:, 1].max() <= -1.75
-    normal = torch.tensor([sample_k(InitConfig(k0=0.0, k1=1.0, sampling="normal", spread=0.1), g) for _ in range(4000)])
+    normal = torch.tensor([sample_k(init_section(k0=0.0, k1=1.0, sampling="normal", spread=0.1), g) for _ in range(4000)])
     assert abs(normal[:, 1].mean().item() - 1.0) < 0.01
     assert abs(normal[:, 1].std().item() - 0.1) < 0.01
     # Same seed, same draw: the spec records the sampled values, so a rebuild starts identically.
-    spec_a = mlp_spec(MLPConfig(), InitConfig(sampling="normal", spread=0.3), seed=7)
-    spec_b = mlp_spec(MLPConfig(), InitConfig(sampling="normal", spread=0.3), seed=7)
+    spec_a = mlp_spec(mlp_model(), init_section(sampling="normal", spread=0.3), seed=7)
+    spec_b = mlp_spec(mlp_model(), init_section(sampling="normal", spread=0.3), seed=7)
     assert spec_a == spec_b and spec_a[1]["k_init"] != [[0.0, 1.0]]
 
 
 def test_mlp_shapes_k_sharing_and_relu_variant():
-    arch, kwargs = mlp_spec(MLPConfig(hidden=(32, 16), share_k="layer"), InitConfig(k0=0.1, k1=0.9), seed=0)
+    arch, kwargs = mlp_spec(mlp_model(hidden=(32, 16), share_k="layer"), init_section(k0=0.1, k1=0.9), seed=0)
     model = build_model(arch, kwargs)
     assert model(torch.rand(4, 28, 28)).shape == (4, 10)
     assert len(model.acts) == 2
     scalars = model.scalars()
     assert set(scalars) == {"k0", "k1", "k0_l1", "k1_l1", "k0_l2", "k1_l2"}
     assert abs(scalars["k1"] - 0.9) < 1e-6
-    shared = build_model(*mlp_spec(MLPConfig(hidden=(32, 16)), InitConfig(), seed=0))
+    shared = build_model(*mlp_spec(mlp_model(hidden=(32, 16)), init_section(), seed=0))
     assert len(shared.acts) == 1 and set(shared.scalars()) == {"k0", "k1"}
-    relu = build_model(*mlp_spec(MLPConfig(activation="relu", hidden=(64,)), InitConfig(), seed=0))
+    relu = build_model(*mlp_spec(mlp_model(activation="relu", hidden=(64,)), init_section(), seed=0))
     assert relu.scalars() == {} and isinstance(relu.acts[0], torch.nn.ReLU)
     # He initialisation: weight variance ~ 2 / fan_in.
     assert abs(relu.hidden[0].weight.var().item() * 784 / 2 - 1) < 0.05
@@ -63,7 +64,7 @@ def test_mlp_shapes_k_sharing_and_relu_variant():
 
 
 def test_k0_k1_receive_gradients_through_the_network():
-    model = build_model(*mlp_spec(MLPConfig(hidden=(8,)), InitConfig(), seed=0))
+    model = build_model(*mlp_spec(mlp_model(hidden=(8,)), init_section(), seed=0))
     loss = torch.nn.functional.cross_entropy(model(torch.rand(6, 28, 28)), torch.arange(6))
     loss.backward()
     assert model.acts[0].k0.grad is not None and model.acts[0].k0.grad.abs() > 0
@@ -71,13 +72,14 @@ def test_k0_k1_receive_gradients_through_the_network():
 
 
 def test_checkpoint_round_trip_rebuilds_identical_model(tmp_path):
-    arch, kwargs = mlp_spec(MLPConfig(hidden=(16,)), InitConfig(k0=0.2, k1=0.4), seed=3)
+    arch, kwargs = mlp_spec(mlp_model(hidden=(16,)), init_section(k0=0.2, k1=0.4), seed=3)
     model = build_model(arch, kwargs)
     with torch.no_grad():
         model.acts[0].k1.fill_(0.77)
     path = tmp_path / "m.pt"
-    save_checkpoint(path, model, arch, kwargs, {"model": "ann"})
-    rebuilt, payload = load_checkpoint(path)
+    checkpoint.save(path, model, arch, kwargs, MULTICLASS, {"model": "ann"})
+    rebuilt, task, payload = checkpoint.load(path)
+    assert task == MULTICLASS
     assert payload["model"] == "ann" and payload["kwargs"] == kwargs
     x = torch.rand(5, 28, 28)
     torch.testing.assert_close(rebuilt(x), model.eval()(x), rtol=0, atol=0)

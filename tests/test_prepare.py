@@ -8,7 +8,7 @@ import pytest
 
 from conftest import synthetic_digits
 from mnistflow import paths
-from mnistflow.config import PrepareConfig
+from conftest import prepare_section
 from mnistflow.data.prepare import load_split, load_splits, prepare, save_splits
 
 
@@ -21,7 +21,7 @@ def raw():
 
 
 def run(raw, **kwargs):
-    return prepare(*raw, PrepareConfig(**kwargs))
+    return prepare(*raw, prepare_section(**kwargs))
 
 
 def test_split_sizes(raw):
@@ -68,7 +68,7 @@ def test_stratification_with_unequal_classes():
     rng.shuffle(labels)
     images = rng.integers(0, 256, size=(len(labels), 28, 28), dtype=np.uint8)
     test_x, test_y = synthetic_digits(20, seed=2)
-    splits = prepare(images, labels, test_x, test_y, PrepareConfig(val_fraction=0.2))
+    splits = prepare(images, labels, test_x, test_y, prepare_section(val_fraction=0.2))
     val_counts = np.bincount(splits.val.y, minlength=10)
     expected = 0.2 * (20 + 10 * np.arange(10))
     assert val_counts.sum() == 130

@@ -7,40 +7,41 @@ import pytest
 import torch
 
 from conftest import synthetic_digits
-from mnistflow.config import InitConfig, MLPConfig, PrepareConfig, TrainConfig
+from conftest import init_section, mlp_model, prepare_section, training
 from mnistflow.data.prepare import prepare
 from mnistflow.models import build_model, mlp_spec
-from mnistflow.training import fit, format_row, get_lr, predict_logits, resolve_device, seed_everything
+from mnistflow.inference import predict_logits
+from mnistflow.training import fit, format_row, get_lr, resolve_device, seed_everything
 
 
 @pytest.fixture(scope="module")
 def splits():
     train_x, train_y = synthetic_digits(800, seed=0)
     test_x, test_y = synthetic_digits(200, seed=1)
-    return prepare(train_x, train_y, test_x, test_y, PrepareConfig(val_fraction=0.25))
+    return prepare(train_x, train_y, test_x, test_y, prepare_section(val_fraction=0.25))
 
 
 def small_model(seed: int = 0, activation: str = "learnable"):
     seed_everything(seed)
-    return build_model(*mlp_spec(MLPConfig(hidden=(32,), activation=activation), InitConfig(), seed))
+    return build_model(*mlp_spec(mlp_model(hidden=(32,), activation=activation), init_section(), seed))
 
 
 def test_get_lr_constant_and_cosine():
-    assert get_lr(7, TrainConfig(lr=0.01, epochs=10)) == 0.01
-    cosine = TrainConfig(lr=0.01, epochs=10, schedule="cosine")
+    assert get_lr(7, training(lr=0.01, epochs=10)) == 0.01
+    cosine = training(lr=0.01, epochs=10, schedule="cosine")
     assert get_lr(0, cosine) == pytest.approx(0.01)
     assert get_lr(5, cosine) == pytest.approx(0.005)
     assert get_lr(10, cosine) == pytest.approx(0.0, abs=1e-12)
     rates = [get_lr(e, cosine) for e in range(10)]
     assert rates == sorted(rates, reverse=True)
-    warm = TrainConfig(lr=0.01, epochs=10, schedule="cosine", warmup_epochs=2)
+    warm = training(lr=0.01, epochs=10, schedule="cosine", warmup_epochs=2)
     assert get_lr(0, warm) == 0 and get_lr(1, warm) == pytest.approx(0.005) and get_lr(2, warm) == pytest.approx(0.01)
     assert get_lr(6, warm) == pytest.approx(0.005)  # half-way through the 8 cosine epochs
-    assert get_lr(2.5, TrainConfig(lr=0.01, epochs=10, warmup_epochs=5)) == pytest.approx(0.005)
+    assert get_lr(2.5, training(lr=0.01, epochs=10, warmup_epochs=5)) == pytest.approx(0.005)
 
 
 def test_fit_learns_and_records_history(splits):
-    cfg = TrainConfig(epochs=3, batch_size=50, lr=0.01, log_every=4, device="cpu")
+    cfg = training(epochs=3, batch_size=50, lr=0.01, log_every=4, device="cpu")
     seen = []
     history = fit(small_model(), splits, cfg, on_epoch=lambda row, s: seen.append(row["epoch"]))
     assert seen == [0, 1, 2, 3] and [r["epoch"] for r in history.epochs] == [0, 1, 2, 3]
@@ -55,23 +56,23 @@ def test_fit_learns_and_records_history(splits):
 
 
 def test_fit_is_deterministic_for_a_seed(splits):
-    cfg = TrainConfig(epochs=2, batch_size=64, seed=5, device="cpu")
+    cfg = training(epochs=2, batch_size=64, seed=5, device="cpu")
     a = fit(small_model(5), splits, cfg)
     b = fit(small_model(5), splits, cfg)
-    c = fit(small_model(5), splits, TrainConfig(epochs=2, batch_size=64, seed=6, device="cpu"))
+    c = fit(small_model(5), splits, training(epochs=2, batch_size=64, seed=6, device="cpu"))
     assert a.epochs == b.epochs and a.steps == b.steps
     assert a.epochs[-1]["train_loss"] != c.epochs[-1]["train_loss"]  # batch order follows the seed
 
 
 def test_sgd_with_momentum_and_relu_variant_train(splits):
-    cfg = TrainConfig(epochs=2, batch_size=32, optimizer="sgd", lr=0.05, momentum=0.9, device="cpu")
+    cfg = training(epochs=2, batch_size=32, optimizer="sgd", lr=0.05, momentum=0.9, device="cpu")
     history = fit(small_model(activation="relu"), splits, cfg)
     assert history.last["test_acc"] > 0.9
     assert "k0" not in history.last
 
 
 def test_divergence_is_reported(splits):
-    cfg = TrainConfig(epochs=1, batch_size=32, optimizer="sgd", lr=1e6, device="cpu")
+    cfg = training(epochs=1, batch_size=32, optimizer="sgd", lr=1e6, device="cpu")
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         fit(small_model(), splits, cfg)
 
@@ -103,8 +104,8 @@ def test_format_row_shows_progress():
 def test_numpy_engine_trains_in_the_same_loop_and_hands_weights_to_torch(splits):
     from mnistflow.training import NumpyEngine
 
-    cfg = TrainConfig(epochs=3, batch_size=50, lr=0.01, log_every=4, device="cpu", backend="numpy")
-    arch, kwargs = mlp_spec(MLPConfig(hidden=(32,)), InitConfig(), 0)
+    cfg = training(epochs=3, batch_size=50, lr=0.01, log_every=4, device="cpu", backend="numpy")
+    arch, kwargs = mlp_spec(mlp_model(hidden=(32,)), init_section(), 0)
     engine = NumpyEngine(kwargs, cfg)
     threads = torch.get_num_threads()
     history = fit(engine, splits, cfg)

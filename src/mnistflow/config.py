@@ -1,19 +1,22 @@
 """params.yaml -> frozen, typed config objects, validated once at start-up.
 
-Each section of params.yaml is a dataclass below, with typed, commented defaults. ``load_params``
-reads the file once, rejects unknown keys, wrong types and impossible values with an error that
-names the dotted key (``ann.train.lr: must be > 0, got -1.0``), and returns a :class:`Params`.
+Each section of params.yaml is a dataclass below, with typed, commented fields and no defaults:
+params.yaml is the one place a value is written. ``load_params`` reads the file once, rejects
+unknown, missing or inapplicable keys, wrong types, non-finite numbers and impossible values with
+an error that names the dotted key (``ann.train.lr: must be > 0, got -1.0``), and returns a
+:class:`Params`.
 A stage then reads only its own section, and dvc.yaml lists exactly those sections.
 """
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 
@@ -34,23 +37,24 @@ class ConfigError(UserError, ValueError):
 Problems = Iterator[tuple[str, str]]  # (field name, what is wrong with it)
 
 
+# Every field is required: params.yaml is the one place a value is written, so a key left out
+# is an error that names it, never a silent default in code.
+
+
 @dataclass(frozen=True)
-class DownloadConfig:
+class DownloadSection:
     # Public HTTPS mirrors, tried in order after $MNIST_MIRROR (a folder or file:// URL) if set.
-    mirrors: tuple[str, ...] = (
-        "https://ossci-datasets.s3.amazonaws.com/mnist/",
-        "https://storage.googleapis.com/cvdf-datasets/mnist/",
-    )
+    mirrors: tuple[str, ...]
     # Seconds to wait on a silent mirror before trying the next one.
-    timeout_s: float = 30.0
+    timeout_s: float
     # SHA-256 of each file's *decompressed* content (mirrors gzip the same bytes differently).
-    sha256: Mapping[str, str] = field(default_factory=dict)
+    sha256: Mapping[str, str]
 
     def problems(self) -> Problems:
         if self.timeout_s <= 0:
             yield "timeout_s", f"must be > 0 seconds, got {self.timeout_s}"
         for i, url in enumerate(self.mirrors):
-            if not re.match(r"^(https?|file)://", url) and not url.startswith(("/", ".")):
+            if not is_mirror(url):
                 yield f"mirrors.{i}", f"must be an http(s):// or file:// URL or a folder path, got {url!r}"
         missing = [name for name in MNIST_FILES if name not in self.sha256]
         extra = [name for name in self.sha256 if name not in MNIST_FILES]
@@ -63,16 +67,23 @@ class DownloadConfig:
                 yield f"sha256.{name}", "must be 64 lowercase hex digits (a SHA-256)"
 
 
+def is_mirror(text: str) -> bool:
+    """An http(s):// or file:// URL, or a folder path; any other scheme (ftp://, s3://) is not."""
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", text):
+        return bool(re.match(r"^(https?|file)://", text))
+    return bool(text.strip())
+
+
 @dataclass(frozen=True)
-class PrepareConfig:
+class PrepareSection:
     # Seed for shuffling, the stratified train/validation split and the optional subset.
-    seed: int = 0
+    seed: int
     # Fraction of the 60,000 training images held out for validation.
-    val_fraction: float = 0.1
+    val_fraction: float
     # Subtract the training set's mean pixel and divide by its std (after scaling to [0, 1]).
-    standardize: bool = False
+    standardize: bool
     # >0: keep a stratified subset of this many training images (before the split), for quick runs.
-    train_subset: int = 0
+    train_subset: int
 
     def problems(self) -> Problems:
         if not 0.0 < self.val_fraction < 1.0:
@@ -84,15 +95,15 @@ class PrepareConfig:
 
 
 @dataclass(frozen=True)
-class InitConfig:
+class InitSection:
     # Initial value of k0 in the learnable activation g(x) = k0 + k1*x.
-    k0: float = 0.0
+    k0: float
     # Initial value of k1.
-    k1: float = 1.0
+    k1: float
     # constant: k0, k1 exactly; normal: drawn from N(k, spread^2); uniform: from U(k - spread, k + spread).
-    sampling: Literal["constant", "normal", "uniform"] = "constant"
-    # Spread of the draw (std for normal, half-width for uniform); ignored for constant.
-    spread: float = 0.1
+    sampling: Literal["constant", "normal", "uniform"]
+    # Spread of the draw (std for normal, half-width for uniform); not used by constant.
+    spread: float
 
     def problems(self) -> Problems:
         if self.spread < 0:
@@ -102,15 +113,17 @@ class InitConfig:
 
 
 @dataclass(frozen=True)
-class MLPConfig:
+class MLPModel:
+    """The architecture of a fully connected network (``ann.model``, ``mlp.model``)."""
+
     # learnable: hidden activations g(x) = k0 + k1*x with k0, k1 trained; relu: ReLU with He init.
-    activation: Literal["learnable", "relu"] = "learnable"
+    activation: Literal["learnable", "relu"]
     # Hidden layer widths, input side first.
-    hidden: tuple[int, ...] = (256, 128)
+    hidden: tuple[int, ...]
     # network: one (k0, k1) pair shared by every hidden layer; layer: one pair per hidden layer.
-    share_k: Literal["network", "layer"] = "network"
+    share_k: Literal["network", "layer"]
     # Dropout after each hidden activation (0: none).
-    dropout: float = 0.0
+    dropout: float
 
     def problems(self) -> Problems:
         if not 0 <= self.dropout < 1:
@@ -120,16 +133,18 @@ class MLPConfig:
         for i, width in enumerate(self.hidden):
             if width < 1:
                 yield f"hidden.{i}", f"must be a positive width, got {width}"
+        if self.activation == "relu" and self.share_k != "network":
+            yield "share_k", f"is {self.share_k!r}, but ReLU has no k0/k1 to share; use network (or activation: learnable)"
 
 
 @dataclass(frozen=True)
-class AugmentConfig:
+class AugmentSettings:
     # Random rotation of each training image, up to +/- this many degrees (0: off).
-    degrees: float = 0.0
+    degrees: float
     # Random shift up to this fraction of the image size, in x and in y (0: off).
-    translate: float = 0.0
+    translate: float
     # Random zoom by a factor in [1 - scale, 1 + scale] (0: off).
-    scale: float = 0.0
+    scale: float
 
     @property
     def enabled(self) -> bool:
@@ -145,40 +160,44 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class Training:
+    """How a model is trained (every model section's ``train``)."""
+
+    # Keys a user may expect here that this kind of model cannot use, and why.
+    NOT_APPLICABLE: ClassVar[Mapping[str, str]] = {
+        "backend": "the numpy backend trains fully connected networks only (ann, mlp); remove the key (torch trains this model)",
+    }
+
     # Seed for weight init, k sampling and batch order.
-    seed: int = 0
-    epochs: int = 20
-    batch_size: int = 128
+    seed: int
+    epochs: int
+    batch_size: int
     # adam or sgd (with momentum below).
-    optimizer: Literal["adam", "sgd"] = "adam"
+    optimizer: Literal["adam", "sgd"]
     # Peak learning rate.
-    lr: float = 1e-3
-    # SGD momentum; ignored by Adam.
-    momentum: float = 0.9
-    # L2 penalty (decoupled for neither: torch's weight_decay argument).
-    weight_decay: float = 0.0
+    lr: float
+    # SGD momentum; Adam does not use it.
+    momentum: float
+    # L2 penalty (torch's weight_decay argument).
+    weight_decay: float
     # constant, or cosine decay from lr to 0 over the epochs (updated every step).
-    schedule: Literal["constant", "cosine"] = "constant"
+    schedule: Literal["constant", "cosine"]
     # Linear warm-up from 0 to lr over this many epochs (fractions allowed) before the schedule.
-    warmup_epochs: float = 0.0
+    warmup_epochs: float
     # auto: CUDA when available, else CPU; or name one.
-    device: Literal["auto", "cpu", "cuda"] = "auto"
+    device: Literal["auto", "cpu", "cuda"]
     # Record the mini-batch training loss every this many steps (the fine-grained loss curve).
-    log_every: int = 50
+    log_every: int
     # Training images evaluated after each epoch for train loss/accuracy (0: all of them).
-    train_eval_size: int = 0
+    train_eval_size: int
     # Random shifts, rotations and zooms of training images (torchvision transforms v2).
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    augment: AugmentSettings
     # Mixed precision: none (float32) or bf16 (torch.autocast with bfloat16).
-    amp: Literal["none", "bf16"] = "none"
+    amp: Literal["none", "bf16"]
     # Store image batches and conv weights channels-last (NHWC): faster convolutions on some CPUs.
-    channels_last: bool = False
-    # Label smoothing of the cross-entropy (multi-class models only).
-    label_smoothing: float = 0.0
-    # torch, or numpy: the from-scratch NumPy engine (fully connected networks only, on the CPU,
-    # in float32, without amp, channels_last or label smoothing).
-    backend: Literal["torch", "numpy"] = "torch"
+    channels_last: bool
+    # Label smoothing of the cross-entropy (binary: targets pulled towards 0.5 by half of it).
+    label_smoothing: float
 
     def problems(self) -> Problems:
         for name in ("epochs", "batch_size", "log_every"):
@@ -196,33 +215,41 @@ class TrainConfig:
             yield "train_eval_size", f"must be 0 (all) or a positive count, got {self.train_eval_size}"
         if not 0 <= self.label_smoothing < 1:
             yield "label_smoothing", f"must be in [0, 1), got {self.label_smoothing}"
+
+
+@dataclass(frozen=True)
+class MLPTraining(Training):
+    """Training of a fully connected network, which may also use the from-scratch engine."""
+
+    NOT_APPLICABLE: ClassVar[Mapping[str, str]] = {}
+
+    # torch, or numpy: the from-scratch NumPy engine (on the CPU, in float32, without amp,
+    # channels_last or label smoothing).
+    backend: Literal["torch", "numpy"]
+
+    def problems(self) -> Problems:
+        yield from super().problems()
         if self.backend == "numpy":
             unsupported = {"amp": self.amp != "none", "channels_last": self.channels_last, "device": self.device == "cuda", "label_smoothing": self.label_smoothing > 0}
             for name, bad in unsupported.items():
                 if bad:
-                    yield name, f"is {getattr(self, name)!r}, which the numpy backend does not support; use backend: torch or the default"
+                    yield name, f"is {getattr(self, name)!r}, which the numpy backend does not support; use backend: torch or change {name}"
 
 
 @dataclass(frozen=True)
-class ANNConfig:
-    """A fully connected network: the learnable-activation ``ann`` or the ReLU ``mlp``."""
+class CNNModel:
+    """The architecture of a convolutional network (``lenet5.model``, ``deepcnn.model``, ``square.model``)."""
 
-    model: MLPConfig = field(default_factory=MLPConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-
-@dataclass(frozen=True)
-class CNNConfig:
     # lenet5: conv5x5 'same' -> pool -> conv5x5 -> pool -> dense; deepcnn: [conv3x3-conv3x3-BN-pool-dropout] blocks.
-    arch: Literal["lenet5", "deepcnn"] = "lenet5"
+    arch: Literal["lenet5", "deepcnn"]
     # Output channels: lenet5 takes exactly two (one per convolution); deepcnn one per block.
-    channels: tuple[int, ...] = (6, 16)
+    channels: tuple[int, ...]
     # Hidden widths of the dense head, before the output layer.
-    dense: tuple[int, ...] = (120, 84)
+    dense: tuple[int, ...]
     # Dropout after the convolutional features (deepcnn: after every block).
-    dropout: float = 0.0
+    dropout: float
     # Dropout before the output layer.
-    dense_dropout: float = 0.0
+    dense_dropout: float
 
     def problems(self) -> Problems:
         if self.arch == "lenet5" and len(self.channels) != 2:
@@ -240,34 +267,33 @@ class CNNConfig:
                 yield name, f"must be in [0, 1), got {getattr(self, name)}"
 
 
-def _torch_only(train: TrainConfig) -> Problems:
-    if train.backend != "torch":
-        yield "train.backend", "the numpy backend trains fully connected networks only (ann, mlp); use torch"
+@dataclass(frozen=True)
+class MLPSection:
+    """A fully connected digit classifier: the learnable-activation ``ann`` or the ReLU ``mlp``."""
+
+    model: MLPModel
+    train: MLPTraining
 
 
 @dataclass(frozen=True)
 class CNNSection:
-    """A convolutional classifier of the ten digits: ``lenet5`` or ``deepcnn``."""
+    """A convolutional digit classifier: ``lenet5`` or ``deepcnn``."""
 
-    model: CNNConfig = field(default_factory=CNNConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-
-    def problems(self) -> Problems:
-        yield from _torch_only(self.train)
+    model: CNNModel
+    train: Training
 
 
 @dataclass(frozen=True)
-class SquareConfig:
+class SquareSection:
     """The binary classifier: is the digit a perfect square?"""
 
     # Digits labelled positive ("a perfect square"): 0, 1, 4 and 9.
-    positive: tuple[int, ...] = (0, 1, 4, 9)
+    positive: tuple[int, ...]
     # The backbone (its output layer has one logit).
-    model: CNNConfig = field(default_factory=CNNConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
+    model: CNNModel
+    train: Training
 
     def problems(self) -> Problems:
-        yield from _torch_only(self.train)
         if not self.positive or len(set(self.positive)) == 10:
             yield "positive", "must name some but not all of the digits 0-9"
         if len(set(self.positive)) != len(self.positive):
@@ -278,9 +304,9 @@ class SquareConfig:
 
 
 @dataclass(frozen=True)
-class PlotConfig:
+class PlotSection:
     # Misclassified test digits shown in each model's gallery.
-    gallery_size: int = 36
+    gallery_size: int
 
     def problems(self) -> Problems:
         if not 1 <= self.gallery_size <= 400:
@@ -288,32 +314,46 @@ class PlotConfig:
 
 
 @dataclass(frozen=True)
-class EvaluateConfig:
+class EvaluateSection:
     # Images per forward pass when predicting the test set.
-    batch_size: int = 1000
+    batch_size: int
 
     def problems(self) -> Problems:
         if self.batch_size < 1:
             yield "batch_size", f"must be >= 1, got {self.batch_size}"
 
 
+ModelSection = MLPSection | CNNSection | SquareSection
+
+
 @dataclass(frozen=True)
 class Params:
-    download: DownloadConfig = field(default_factory=DownloadConfig)
-    prepare: PrepareConfig = field(default_factory=PrepareConfig)
-    init: InitConfig = field(default_factory=InitConfig)
-    ann: ANNConfig = field(default_factory=ANNConfig)
-    mlp: ANNConfig = field(default_factory=lambda: ANNConfig(model=MLPConfig(activation="relu")))
-    lenet5: CNNSection = field(default_factory=CNNSection)
-    deepcnn: CNNSection = field(default_factory=lambda: CNNSection(model=CNNConfig(arch="deepcnn", channels=(32, 64), dense=(256, 128), dropout=0.25, dense_dropout=0.5)))
-    square: SquareConfig = field(default_factory=SquareConfig)
-    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
-    plot: PlotConfig = field(default_factory=PlotConfig)
+    """The whole of params.yaml. Each model's section is named after the model."""
+
+    download: DownloadSection
+    prepare: PrepareSection
+    init: InitSection
+    ann: MLPSection
+    mlp: MLPSection
+    lenet5: CNNSection
+    deepcnn: CNNSection
+    square: SquareSection
+    evaluate: EvaluateSection
+    plot: PlotSection
 
     def problems(self) -> Problems:
-        # train-mlp does not list `init` in dvc.yaml, so its network must not read it.
+        # train@mlp does not list `init` in dvc.yaml, so its network must not read it.
         if self.mlp.model.activation != "relu":
             yield "mlp.model.activation", "must be relu (the learnable activation is the ann section's model)"
+
+    def section(self, model: str) -> ModelSection:
+        """The params section of ``model`` (ann, mlp, lenet5, deepcnn, square)."""
+        if model not in MODEL_SECTIONS:
+            raise ConfigError(f"unknown model {model!r}; params.yaml has sections for {', '.join(MODEL_SECTIONS)}")
+        return getattr(self, model)
+
+
+MODEL_SECTIONS = tuple(f.name for f in dataclasses.fields(Params) if typing.get_type_hints(Params)[f.name] in (MLPSection, CNNSection, SquareSection))
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -329,12 +369,15 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(raw if raw is not None else {}, source=str(path))
 
 
+RESTORE_HINT = "Fix params.yaml (`git diff params.yaml` shows what changed since the last commit; `git checkout params.yaml` restores it)."
+
+
 def parse_params(raw: Any, source: str = "params") -> Params:
     errors: list[str] = []
     params = _build(Params, raw, "", errors)
     if errors:
         listing = "\n  ".join(errors)
-        raise ConfigError(f"{source} has {len(errors)} problem(s):\n  {listing}")
+        raise ConfigError(f"{source} has {len(errors)} problem(s):\n  {listing}\n{RESTORE_HINT}")
     return params
 
 
@@ -370,30 +413,31 @@ def _dotted(prefix: str, name: str) -> str:
 
 
 def _build(cls: type, raw: Any, prefix: str, errors: list[str]) -> Any:
+    """``cls`` from the mapping ``raw``, or ``_INVALID`` after appending what is wrong to ``errors``."""
     where = prefix or "the top level"
     if not isinstance(raw, Mapping):
         errors.append(f"{where}: expected a mapping of keys, got {_describe(raw)}")
-        return cls()
+        return _INVALID
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = [f.name for f in dataclasses.fields(cls)]
+    not_applicable = getattr(cls, "NOT_APPLICABLE", {})
+    n_before = len(errors)
     for key in raw:
-        if key not in fields:
+        if key in not_applicable:
+            errors.append(f"{_dotted(prefix, str(key))}: does not apply here: {not_applicable[key]}")
+        elif key not in fields:
             errors.append(f"{_dotted(prefix, str(key))}: unknown key; {where} takes {', '.join(fields)}")
     values = {}
     for name in fields:
         if name in raw:
             values[name] = _convert(raw[name], hints[name], _dotted(prefix, name), errors)
-        elif dataclasses.is_dataclass(hints[name]):
-            # A section left out takes its defaults, which must pass the same checks.
-            default = fields[name].default_factory()  # type: ignore[misc]
-            values[name] = _build(hints[name], to_dict(default), _dotted(prefix, name), errors)
-    n_before = len(errors)
-    try:
-        obj = cls(**{k: v for k, v in values.items() if v is not _INVALID})
-    except TypeError as exc:  # pragma: no cover - every field has a default
-        errors.append(f"{where}: {exc}")
-        return cls()
-    if len(errors) == n_before and hasattr(obj, "problems"):
+        else:
+            what = "section" if dataclasses.is_dataclass(hints[name]) else "key"
+            errors.append(f"{_dotted(prefix, name)}: missing {what}; params.yaml must write every value (see the other model sections for an example)")
+    if len(errors) > n_before or _INVALID in values.values():
+        return _INVALID
+    obj = cls(**values)
+    if hasattr(obj, "problems"):
         errors.extend(f"{_dotted(prefix, name)}: {message}" for name, message in obj.problems())
     return obj
 
@@ -441,9 +485,12 @@ def _convert(value: Any, tp: Any, key: str, errors: list[str]) -> Any:
     if tp is float:
         if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
             # PyYAML reads ``1e-3`` (no dot) as a string; take it as the number it means.
-            return float(value)
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             errors.append(f"{key}: expected a number, got {_describe(value)}")
+            return _INVALID
+        if not math.isfinite(value):
+            errors.append(f"{key}: must be a finite number, got {value}")
             return _INVALID
         return float(value)
     if tp is str:

@@ -2,6 +2,9 @@
 
 Every output goes to a temporary file beside its target and is renamed into place, so a
 crash or a failed stage never leaves a half-written file where DVC or a user would read it.
+A stage with several outputs writes them all into a staging folder first (``staged``) and
+moves them into place only once everything, MLflow included, has succeeded: it either
+completes or writes nothing.
 """
 from __future__ import annotations
 
@@ -9,8 +12,9 @@ import contextlib
 import csv
 import json
 import os
+import shutil
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,6 +36,43 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+STAGING_PREFIX = ".staging-"
+
+
+@contextlib.contextmanager
+def staged(root: str | os.PathLike = ".") -> Iterator[Callable[[str | os.PathLike], Path]]:
+    """Yield ``stage(path) -> staging path`` (the same one each time for a path); on success move every staged file or folder onto
+    its ``path`` (relative to ``root``), on any error (or interruption) delete them all.
+
+    The staging folder sits in ``root``, so the final moves are renames on one file system,
+    and a staged file keeps its name (MLflow logs it under that name before it moves).
+    """
+    root = Path(root)
+    tmp = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=root))
+    targets: dict[Path, None] = {}  # in order of first use
+
+    def stage(path: str | os.PathLike) -> Path:
+        path = Path(path)
+        if path.is_absolute():
+            raise ValueError(f"staged paths are relative to the project, got {path}")
+        targets[path] = None
+        (tmp / path).parent.mkdir(parents=True, exist_ok=True)
+        return tmp / path
+
+    try:
+        yield stage
+        for path in targets:
+            source, target = tmp / path, root / path
+            if not source.exists():
+                raise FileNotFoundError(f"staged output {path} was never written")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if source.is_dir() and target.is_dir():
+                shutil.rmtree(target)
+            os.replace(source, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 @contextlib.contextmanager

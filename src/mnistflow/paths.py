@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 PARAMS = Path("params.yaml")
+DVC_YAML = Path("dvc.yaml")  # the pipeline; its `vars: models` is the list of models
 
 RAW_DIR = Path("data/raw")  # the four MNIST .gz files, as downloaded
 PROCESSED_DIR = Path("data/processed")  # train/val/test arrays written by preprocess
@@ -61,6 +62,19 @@ def images(model: str) -> Path:
     return PLOTS_DIR / model / "images"
 
 
+def pipeline_models(dvc_yaml: Path = DVC_YAML) -> list[str]:
+    """The models of the pipeline, in order: the keys of ``vars: models`` in dvc.yaml, the one
+    place the list is written (the stages' ``foreach`` iterates over it)."""
+    import yaml
+
+    with open(dvc_yaml, encoding="utf-8") as fh:
+        document = yaml.safe_load(fh)
+    for entry in document.get("vars", []):
+        if isinstance(entry, dict) and "models" in entry:
+            return list(entry["models"])
+    raise KeyError(f"{dvc_yaml} has no `vars: models` list")
+
+
 def project_root(cwd: Path | None = None) -> Path:
     """The user's project folder, also when a stage runs in a ``dvc exp run --temp/--queue`` copy.
 
@@ -90,6 +104,7 @@ def roc(model: str) -> Path:
     return PLOTS_DIR / model / "roc.csv"
 
 
-SUMMARY = METRICS_DIR / "summary.json"  # every model's headline test metrics, side by side
+REPORTS_DIR = Path("reports")  # what the summary stage makes of every model's results
+SUMMARY = REPORTS_DIR / "summary.json"  # every model's headline test metrics, side by side
 SUMMARY_TABLE = PLOTS_DIR / "summary" / "models.csv"  # the same as rows, for `dvc plots`
 SUMMARY_IMAGES = PLOTS_DIR / "summary" / "images"  # the comparison chart

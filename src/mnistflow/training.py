@@ -2,7 +2,7 @@
 
 ``fit`` trains any ``nn.Module`` that maps a batch of images to logits, on in-memory tensors,
 and returns the per-epoch history (epoch 0 is the untrained model) and the fine-grained
-mini-batch loss curve. ``predict_logits`` is the single forward path used both for the
+mini-batch loss curve. ``inference.predict_logits`` is the single forward path used both for the
 per-epoch metrics here and by the evaluate stage. Nothing here knows about DVC or MLflow:
 callers pass ``on_epoch`` to observe progress.
 """
@@ -14,19 +14,17 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from mnistflow.config import TrainConfig
+from mnistflow.config import MLPTraining, Training
 from mnistflow.data.prepare import Split, Splits
 from mnistflow.errors import UserError
-from mnistflow.files import atomic_path
-from mnistflow.models import build_model
+from mnistflow.inference import autocast, predict_logits, to_model_layout
+from mnistflow.tasks import MULTICLASS, Task
 
 EVAL_SPLITS = ("train", "val", "test")
 
@@ -52,7 +50,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def get_lr(epoch: float, cfg: TrainConfig) -> float:
+def get_lr(epoch: float, cfg: Training) -> float:
     """Learning rate at ``epoch`` (fractional: 2.5 is half-way through the third epoch).
 
     Linear warm-up from 0 over ``warmup_epochs``, then constant, or cosine decay to 0 at
@@ -66,71 +64,10 @@ def get_lr(epoch: float, cfg: TrainConfig) -> float:
     return cfg.lr
 
 
-def make_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, cfg: Training) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-
-
-@dataclass(frozen=True)
-class Task:
-    """What the logits mean: ten-class softmax, or one sigmoid logit for a binary label."""
-
-    binary: bool = False
-
-    def loss(self, logits: torch.Tensor, y: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:
-        """Categorical cross-entropy, or binary cross-entropy on the single logit."""
-        if self.binary:
-            return F.binary_cross_entropy_with_logits(logits.squeeze(1), y.to(logits.dtype))
-        return F.cross_entropy(logits, y, label_smoothing=label_smoothing)
-
-    def proba(self, logits: torch.Tensor) -> torch.Tensor:
-        """(N, C) softmax probabilities, or (N,) probability of the positive class."""
-        logits = logits.double()
-        return torch.sigmoid(logits.squeeze(1)) if self.binary else torch.softmax(logits, dim=1)
-
-    def predict(self, logits: torch.Tensor, threshold: float = 0.5) -> torch.Tensor:
-        if self.binary:
-            return (self.proba(logits) >= threshold).long()
-        return logits.argmax(dim=1)
-
-
-MULTICLASS = Task()
-BINARY = Task(binary=True)
-
-
-def _autocast(device: torch.device, amp: str):
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp == "bf16")
-
-
-@torch.no_grad()
-def predict_logits(
-    model: nn.Module,
-    x: torch.Tensor,
-    batch_size: int = 1000,
-    device: torch.device | None = None,
-    amp: str = "none",
-    channels_last: bool = False,
-) -> torch.Tensor:
-    """Logits (float32, on CPU) for every row of ``x``, in eval mode, without gradients."""
-    device = device or next(model.parameters()).device
-    was_training = model.training
-    model.eval()
-    out = []
-    try:
-        for i in range(0, len(x), batch_size):
-            batch = _to_model_layout(x[i : i + batch_size].to(device), channels_last)
-            with _autocast(device, amp):
-                out.append(model(batch).float().cpu())
-    finally:
-        model.train(was_training)
-    return torch.cat(out)
-
-
-def _to_model_layout(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    if channels_last:
-        return (x.unsqueeze(1) if x.dim() == 3 else x).contiguous(memory_format=torch.channels_last)
-    return x
 
 
 def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor, task: Task = MULTICLASS) -> tuple[float, float]:
@@ -157,7 +94,7 @@ def as_tensors(split: Split) -> tuple[torch.Tensor, torch.Tensor]:
 class TorchEngine:
     """Trains and evaluates an ``nn.Module`` with a torch optimizer: the default backend."""
 
-    def __init__(self, model: nn.Module, cfg: TrainConfig, task: Task = MULTICLASS):
+    def __init__(self, model: nn.Module, cfg: Training, task: Task = MULTICLASS):
         self.device = resolve_device(cfg.device)
         self.model = model.to(self.device)
         if cfg.channels_last:
@@ -170,8 +107,8 @@ class TorchEngine:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.model.train()
-        x, y = _to_model_layout(x.to(self.device), self.cfg.channels_last), y.to(self.device)
-        with _autocast(self.device, self.cfg.amp):
+        x, y = to_model_layout(x.to(self.device), self.cfg.channels_last), y.to(self.device)
+        with autocast(self.device, self.cfg.amp):
             loss = self.task.loss(self.model(x).float(), y, self.cfg.label_smoothing)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -199,7 +136,7 @@ class NumpyEngine:
 
     device = torch.device("cpu")
 
-    def __init__(self, kwargs: dict[str, Any], cfg: TrainConfig):
+    def __init__(self, kwargs: dict[str, Any], cfg: MLPTraining):
         from mnistflow.scratch import SGD, Adam, NumpyMLP
 
         self.model = NumpyMLP(**kwargs, seed=cfg.seed)
@@ -249,7 +186,7 @@ def epoch_row(engine: TorchEngine | NumpyEngine, epoch: int, lr: float, data: di
 def fit(
     model: nn.Module | TorchEngine | NumpyEngine,
     splits: Splits,
-    cfg: TrainConfig,
+    cfg: Training,
     task: Task = MULTICLASS,
     on_epoch: Callable[[dict[str, float], float], None] | None = None,
     eval_batch_size: int = 1000,
@@ -323,22 +260,3 @@ def format_row(row: dict[str, float], epochs: int, seconds: float) -> str:
     if seconds:
         text += f"  ({seconds:.1f} s)"
     return text
-
-
-def save_checkpoint(path: str | Path, model: nn.Module, arch: str, kwargs: dict[str, Any], extra: dict[str, Any]) -> None:
-    """Save the state_dict with what rebuilds the model (arch + kwargs) and ``extra`` context."""
-    payload = {"arch": arch, "kwargs": kwargs, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}, **extra}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-
-
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict[str, Any]]:
-    """Rebuild the model a checkpoint describes and load its weights; return (model, payload)."""
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} is missing; run its training stage first (dvc repro)") from None
-    model = build_model(payload["arch"], payload["kwargs"])
-    model.load_state_dict(payload["state_dict"])
-    model.to(device).eval()
-    return model, payload

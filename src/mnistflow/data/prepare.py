@@ -1,7 +1,7 @@
 """Shuffle, subset, split and normalise MNIST; save and load the resulting arrays.
 
 Pure functions over numpy arrays: ``prepare`` takes the raw uint8 images and labels and a
-:class:`PrepareConfig`, and returns :class:`Splits`. The test set keeps its canonical order
+:class:`PrepareSection`, and returns :class:`Splits`. The test set keeps its canonical order
 (so prediction ``i`` is test image ``i``); training and validation are shuffled by the seed.
 """
 from __future__ import annotations
@@ -13,8 +13,9 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from mnistflow import paths
-from mnistflow.config import ConfigError, PrepareConfig
+from mnistflow.config import ConfigError, PrepareSection
 from mnistflow.files import atomic_path, read_json, write_json
+from mnistflow.tasks import Task
 
 
 @dataclass
@@ -43,7 +44,7 @@ def prepare(
     train_labels: np.ndarray,
     test_images: np.ndarray,
     test_labels: np.ndarray,
-    cfg: PrepareConfig,
+    cfg: PrepareSection,
 ) -> Splits:
     """Subset (optional, stratified), split train/val (stratified, shuffled), normalise."""
     index = np.arange(len(train_labels))
@@ -107,14 +108,11 @@ def load_splits(root: Path = Path(".")) -> Splits:
     return Splits(*(load_split(name, root) for name in paths.SPLITS), info=read_json(root / paths.PREPARE_INFO))
 
 
-def binary_labels(y: np.ndarray, positive: tuple[int, ...] | list[int]) -> np.ndarray:
-    """1 where the digit is in ``positive`` (e.g. the perfect squares 0, 1, 4, 9), else 0."""
-    return np.isin(y, np.asarray(positive)).astype(np.int64)
-
-
-def relabel(splits: Splits, positive: tuple[int, ...] | list[int]) -> Splits:
-    """The same images with binary labels (see :func:`binary_labels`)."""
+def relabel(splits: Splits, task: Task) -> Splits:
+    """The same images with the task's labels (binary for a yes/no task; unchanged otherwise)."""
+    if not task.binary:
+        return splits
     return Splits(
-        *(Split(splits[name].x, binary_labels(splits[name].y, positive), splits[name].source_index) for name in paths.SPLITS),
-        info={**splits.info, "positive": list(positive)},
+        *(Split(splits[name].x, task.labels(splits[name].y), splits[name].source_index) for name in paths.SPLITS),
+        info={**splits.info, "positive": list(task.positive)},
     )

@@ -1,16 +1,20 @@
-"""``build_model`` is the one place that maps architecture names to classes.
+"""``build_model`` is the one place that maps architecture names to classes, and ``model_spec``
+the one place that maps a model of the pipeline (ann, mlp, lenet5, deepcnn, square) to its
+network, training settings and task.
 
 A checkpoint stores ``{"arch": ..., "kwargs": ...}``: plain values that rebuild the module
-without re-reading params.yaml (see ``training.save_checkpoint``).
+without re-reading params.yaml (see ``mnistflow.checkpoint``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from mnistflow.config import CNNConfig, InitConfig, MLPConfig
+from mnistflow.config import CNNModel, InitSection, MLPModel, MLPSection, Params, SquareSection, Training, flatten, to_dict
+from mnistflow.tasks import MULTICLASS, Task, square_task
 from mnistflow.models.activation import sample_k
 from mnistflow.models.cnn import DeepCNN, LeNet5
 from mnistflow.models.mlp import MLP
@@ -26,7 +30,7 @@ def build_model(arch: str, kwargs: dict[str, Any]) -> nn.Module:
     return cls(**kwargs)
 
 
-def mlp_spec(model_cfg: MLPConfig, init: InitConfig, seed: int) -> tuple[str, dict[str, Any]]:
+def mlp_spec(model_cfg: MLPModel, init: InitSection, seed: int) -> tuple[str, dict[str, Any]]:
     """The (arch, kwargs) of the MLP that ``ann.model`` and ``init`` describe.
 
     Initial k values are drawn here, from ``seed``, so the kwargs alone rebuild the model
@@ -41,7 +45,7 @@ def mlp_spec(model_cfg: MLPConfig, init: InitConfig, seed: int) -> tuple[str, di
     return "mlp", kwargs
 
 
-def cnn_spec(cfg: CNNConfig, n_outputs: int = 10) -> tuple[str, dict[str, Any]]:
+def cnn_spec(cfg: CNNModel, n_outputs: int = 10) -> tuple[str, dict[str, Any]]:
     """The (arch, kwargs) of the CNN that a ``model`` section describes."""
     return cfg.arch, {
         "channels": list(cfg.channels),
@@ -60,3 +64,29 @@ def describe(arch: str, kwargs: dict[str, Any]) -> str:
     name = {"lenet5": "LeNet-5", "deepcnn": "deep CNN"}.get(arch, arch)
     text = f"{name} {'-'.join(map(str, kwargs['channels']))} / dense {'-'.join(map(str, kwargs['dense']))}"
     return text + (", binary" if kwargs.get("n_outputs") == 1 else "")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything the training stage needs to train one model of the pipeline."""
+
+    name: str
+    arch: str
+    kwargs: dict[str, Any]
+    train: Training
+    task: Task
+    # The params.yaml keys the model reads, flattened (``ann.train.lr``): logged to MLflow.
+    params: dict[str, Any]
+
+
+def model_spec(name: str, params: Params) -> ModelSpec:
+    """The network, training settings and task of model ``name``, from its params section
+    (and, for the learnable activation, ``init``)."""
+    section = params.section(name)
+    if isinstance(section, MLPSection):
+        arch, kwargs = mlp_spec(section.model, params.init, section.train.seed)
+        read = {name: to_dict(section), **({"init": to_dict(params.init)} if section.model.activation == "learnable" else {})}
+        return ModelSpec(name, arch, kwargs, section.train, MULTICLASS, flatten(read))
+    task = square_task(section.positive) if isinstance(section, SquareSection) else MULTICLASS
+    arch, kwargs = cnn_spec(section.model, n_outputs=task.n_outputs)
+    return ModelSpec(name, arch, kwargs, section.train, task, flatten({name: to_dict(section)}))

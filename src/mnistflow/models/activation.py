@@ -1,6 +1,6 @@
 """The learnable activation g(x) = k0 + k1*x, with k0 and k1 trained by back-propagation.
 
-Gradients (autograd derives them; ``tests/test_activation.py`` checks them with gradcheck):
+Gradients (autograd derives them; ``tests/test_models.py`` checks them with gradcheck):
     dg/dx = k1,   dL/dk0 = sum_i dL/dg_i,   dL/dk1 = sum_i dL/dg_i * x_i
 """
 from __future__ import annotations
@@ -8,10 +8,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mnistflow.config import InitConfig
+from mnistflow.config import InitSection
 
 
-def sample_k(init: InitConfig, generator: torch.Generator) -> tuple[float, float]:
+def sample_k(init: InitSection, generator: torch.Generator) -> tuple[float, float]:
     """Initial (k0, k1): the configured values, or a seeded draw around them."""
     if init.sampling == "constant":
         return init.k0, init.k1

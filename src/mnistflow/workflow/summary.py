@@ -1,0 +1,33 @@
+"""Stage summary: every model's headline test metrics side by side, and the comparison chart."""
+from __future__ import annotations
+
+from typing import Any
+
+from mnistflow import checkpoint, paths
+from mnistflow.files import read_json, staged, write_csv, write_json
+from mnistflow.models import describe
+from mnistflow.plotting import render_summary
+
+SUMMARY_KEYS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss")
+
+
+def summary_rows(models: list[str]) -> list[dict[str, Any]]:
+    """One row per model: its name, a description of its network and its test metrics."""
+    rows = []
+    for name in models:
+        metrics = read_json(paths.eval_metrics(name))
+        payload = checkpoint.read(paths.checkpoint(name))
+        rows.append({"model": name, "description": describe(payload["arch"], payload["kwargs"]), **{k: metrics[k] for k in SUMMARY_KEYS}})
+    return rows
+
+
+def summarize(models: list[str]) -> list[dict[str, Any]]:
+    """Every model's headline test metrics in one JSON, one CSV and one comparison chart."""
+    rows = summary_rows(models)
+    with staged() as stage_file:
+        write_json(stage_file(paths.SUMMARY), {row["model"]: {k: v for k, v in row.items() if k != "model"} for row in rows})
+        write_csv(stage_file(paths.SUMMARY_TABLE), rows)
+        render_summary(rows, stage_file(paths.SUMMARY_IMAGES))
+    for row in rows:
+        print(f"{row['model']:8s} accuracy {row['accuracy']:.2%}  F1 {row['f1']:.4f}  ({row['description']})")
+    return rows

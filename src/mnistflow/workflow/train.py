@@ -1,0 +1,71 @@
+"""Stage train@<model>: train one model and write its checkpoint, history and train metrics."""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from mnistflow import checkpoint, paths, tracking
+from mnistflow.config import MLPTraining, Params
+from mnistflow.data.prepare import load_splits, relabel
+from mnistflow.evaluation import choose_threshold
+from mnistflow.files import staged, write_csv, write_json
+from mnistflow.models import build_model, describe, model_spec
+from mnistflow.inference import predict_logits
+from mnistflow.training import NumpyEngine, fit, format_row, seed_everything
+
+FINAL_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+
+
+def train(name: str, params: Params) -> dict[str, float]:
+    """Train model ``name`` as its params section says; return its train metrics.
+
+    Writes the checkpoint, the per-epoch history, the mini-batch loss curve and the train
+    metrics, and logs them with the params and the model to one MLflow run. A binary task gets
+    its decision threshold chosen on the validation split, saved in the checkpoint. The files
+    move into place only when everything succeeded.
+    """
+    spec = model_spec(name, params)
+    cfg = spec.train
+    numpy_backend = isinstance(cfg, MLPTraining) and cfg.backend == "numpy"
+    seed_everything(cfg.seed)
+    model = build_model(spec.arch, spec.kwargs)
+    splits = relabel(load_splits(), spec.task)
+    stage = f"train@{name}"
+    backend = "numpy" if numpy_backend else "torch"
+    print(f"{stage}: {describe(spec.arch, spec.kwargs)} ({backend}) on {splits.info['sizes']} images, {cfg.epochs} epochs", flush=True)
+    with staged() as stage_file, tracking.training_run(stage, name, spec.params) as run:
+
+        def on_epoch(row: dict[str, float], seconds: float) -> None:
+            print(format_row(row, cfg.epochs, seconds), flush=True)
+            run.log_metrics({**row, "epoch_seconds": seconds}, step=int(row["epoch"]))
+
+        if numpy_backend:  # the from-scratch engine trains; the same nn.Module keeps the result
+            engine = NumpyEngine(spec.kwargs, cfg)
+            history = fit(engine, splits, cfg, spec.task, on_epoch=on_epoch)
+            model.load_state_dict(engine.torch_state_dict())
+        else:
+            history = fit(model, splits, cfg, spec.task, on_epoch=on_epoch)
+        model.cpu()
+        task = spec.task
+        if task.binary:
+            val_logits = predict_logits(model, torch.from_numpy(splits.val.x), amp=cfg.amp)
+            task = task.with_threshold(choose_threshold(splits.val.y, task.proba(val_logits).numpy()))
+        extra: dict[str, Any] = {"model": name, "backend": backend, "amp": cfg.amp, "train": spec.params, "data": splits.info}
+        checkpoint_file = stage_file(paths.checkpoint(name))
+        checkpoint.save(checkpoint_file, model, spec.arch, spec.kwargs, task, extra)
+        write_csv(stage_file(paths.history(name)), history.epochs)
+        write_csv(stage_file(paths.steps(name)), history.steps, columns=("step", "epoch", "loss"))
+        last = history.last
+        metrics = {"epochs": int(last["epoch"]), **{k: last[k] for k in FINAL_KEYS}}
+        metrics.update({k: v for k, v in last.items() if k.startswith(("k0", "k1"))})
+        if task.binary:
+            metrics["threshold"] = task.threshold
+        write_json(stage_file(paths.train_metrics(name)), metrics)
+
+        run.log_metrics({f"final_{k}": v for k, v in metrics.items()})
+        run.set_tags({tracking.CHECKPOINT_TAG: tracking.file_sha256(checkpoint_file)})
+        for path in (paths.history(name), paths.steps(name), paths.train_metrics(name)):
+            run.log_artifact(stage_file(path), "history")
+        run.log_model(model, input_example=splits.test.x[:2])
+    return metrics
