@@ -17,7 +17,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-from mnistflow.config import AugmentConfig  # noqa: E402
+from mnistflow.config import AugmentSettings  # noqa: E402
 from mnistflow.data.augment import make_augmenter, random_affine  # noqa: E402
 from mnistflow.models.cnn import DeepCNN, LeNet5  # noqa: E402
 
@@ -53,7 +53,7 @@ def main() -> None:
                 torch.manual_seed(0)
                 rate = throughput(make(), args.batches, args.batch_size, bf16, channels_last)
                 print(f"{name:14s} {'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'contiguous   '}  {rate:7.0f} img/s  ({54000 / rate:5.1f} s per 54k-image epoch)")
-    cfg = AugmentConfig(degrees=10, translate=0.1, scale=0.1)
+    cfg = AugmentSettings(degrees=10, translate=0.1, scale=0.1)
     transform = random_affine(cfg)
     x = torch.rand(args.batch_size, 28, 28)
     for name, augment in (

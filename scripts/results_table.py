@@ -2,7 +2,7 @@
 
     python scripts/results_table.py
 
-Reads metrics/summary.json and metrics/<model>-train.json, so the table always shows what
+Reads reports/summary.json and metrics/<model>-train.json, so the table always shows what
 `dvc metrics show` shows; the seed figures and bars are the project's targets.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ TARGETS = {
 
 
 def main() -> None:
-    summary = json.loads((ROOT / "metrics" / "summary.json").read_text())
+    summary = json.loads((ROOT / "reports" / "summary.json").read_text())
     print("| model | architecture | test accuracy | seed figure | bar | F1 | ROC-AUC | log-loss | epochs |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for model, m in summary.items():

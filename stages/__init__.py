@@ -1,10 +1,12 @@
 """Thin DVC stage entry points, run from the project root as ``python -m stages.<name>``.
 
 Importing this package puts ``src/`` on the path (one place, instead of a copy per script).
-``run`` turns the errors a user can fix into one clear line and exit status 1.
+``run`` turns the errors a user can fix into one clear line and exit status 1, and SIGINT or
+SIGTERM into one line and the conventional status (130, 143).
 """
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,11 +16,24 @@ if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
 
+def _raise_interrupted(signum: int, frame: object) -> None:
+    from mnistflow.errors import Interrupted
+
+    signal.signal(signum, signal.SIG_IGN)  # one signal is enough; a second must not interrupt the cleanup
+    raise Interrupted(signum)
+
+
 def run(main: Callable[[], object]) -> None:
-    from mnistflow.errors import UserError
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _raise_interrupted)
+    from mnistflow.errors import Interrupted, UserError
 
     try:
         main()
+    except Interrupted as exc:
+        where = f" {exc.where}" if exc.where else ""
+        print(f"interrupted{where}; nothing written", file=sys.stderr)
+        sys.exit(128 + exc.signum)
     except (UserError, FileNotFoundError, FloatingPointError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

@@ -6,13 +6,21 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import synthetic_digits
-from mnistflow.config import AugmentConfig, CNNConfig, PrepareConfig, TrainConfig
+from conftest import cnn_model, prepare_section, synthetic_digits, training
+from mnistflow.config import AugmentSettings
 from mnistflow.data.augment import make_augmenter, random_affine
-from mnistflow.data.prepare import binary_labels, prepare, relabel
+from mnistflow.data.prepare import prepare, relabel
+from mnistflow.inference import predict_logits
 from mnistflow.models import build_model, cnn_spec, describe
 from mnistflow.models.cnn import DeepCNN, LeNet5
-from mnistflow.training import BINARY, fit, predict_logits, seed_everything
+from mnistflow.tasks import square_task
+from mnistflow.training import fit, seed_everything
+
+SQUARE = square_task((0, 1, 4, 9))
+
+
+def augment_settings(degrees=0.0, translate=0.0, scale=0.0):
+    return AugmentSettings(degrees=degrees, translate=translate, scale=scale)
 
 
 @pytest.mark.parametrize("n_outputs", [10, 1])
@@ -42,7 +50,7 @@ def test_deepcnn_block_order_and_head():
 
 
 def test_cnn_spec_builds_what_params_describe():
-    arch, kwargs = cnn_spec(CNNConfig(arch="deepcnn", channels=(16, 32), dense=(64, 32), dropout=0.1, dense_dropout=0.2), n_outputs=1)
+    arch, kwargs = cnn_spec(cnn_model(arch="deepcnn", channels=(16, 32), dense=(64, 32), dropout=0.1, dense_dropout=0.2), n_outputs=1)
     model = build_model(arch, kwargs)
     assert isinstance(model, DeepCNN) and model(torch.rand(2, 28, 28)).shape == (2, 1)
     assert describe(arch, kwargs) == "deep CNN 16-32 / dense 64-32, binary"
@@ -50,10 +58,10 @@ def test_cnn_spec_builds_what_params_describe():
 
 def test_square_labels():
     digits = np.arange(10)
-    assert binary_labels(digits, (0, 1, 4, 9)).tolist() == [1, 1, 0, 0, 1, 0, 0, 0, 0, 1]
+    assert SQUARE.labels(digits).tolist() == [1, 1, 0, 0, 1, 0, 0, 0, 0, 1]
     x, y = synthetic_digits(300, seed=3)
-    splits = prepare(x, y, x[:50], y[:50], PrepareConfig())
-    binary = relabel(splits, (0, 1, 4, 9))
+    splits = prepare(x, y, x[:50], y[:50], prepare_section())
+    binary = relabel(splits, SQUARE)
     for name in ("train", "val", "test"):
         assert np.array_equal(binary[name].x, splits[name].x)
         assert np.array_equal(binary[name].y, np.isin(splits[name].y, [0, 1, 4, 9]).astype(np.int64))
@@ -61,8 +69,8 @@ def test_square_labels():
 
 
 def test_augmenter_is_per_image_seeded_and_off_by_default():
-    assert make_augmenter(AugmentConfig()) is None
-    augment = make_augmenter(AugmentConfig(degrees=15, translate=0.1, scale=0.1))
+    assert make_augmenter(augment_settings()) is None
+    augment = make_augmenter(augment_settings(degrees=15, translate=0.1, scale=0.1))
     x = torch.zeros(4, 28, 28)
     x[:, 10:18, 12:16] = 1.0
     x = x.clone()
@@ -79,7 +87,7 @@ def test_augmenter_is_per_image_seeded_and_off_by_default():
 
 @pytest.mark.parametrize("fill", [0.0, -0.42])
 def test_batched_augmentation_equals_torchvisions_per_image_transform(fill):
-    cfg = AugmentConfig(degrees=12, translate=0.12, scale=0.15)
+    cfg = augment_settings(degrees=12, translate=0.12, scale=0.15)
     x = torch.rand(16, 28, 28) + fill
     torch.manual_seed(3)
     batched = make_augmenter(cfg, fill=fill)(x)
@@ -92,25 +100,25 @@ def test_batched_augmentation_equals_torchvisions_per_image_transform(fill):
 def splits():
     train_x, train_y = synthetic_digits(800, seed=0)
     test_x, test_y = synthetic_digits(200, seed=1)
-    return prepare(train_x, train_y, test_x, test_y, PrepareConfig(val_fraction=0.25))
+    return prepare(train_x, train_y, test_x, test_y, prepare_section(val_fraction=0.25))
 
 
 def test_binary_task_trains_a_cnn(splits):
     seed_everything(0)
     model = LeNet5(channels=(4, 8), dense=(16,), n_outputs=1)
-    cfg = TrainConfig(epochs=3, batch_size=32, lr=0.01, device="cpu")
-    history = fit(model, relabel(splits, (0, 1, 4, 9)), cfg, BINARY)
+    cfg = training(epochs=3, batch_size=32, lr=0.01, device="cpu")
+    history = fit(model, relabel(splits, SQUARE), cfg, SQUARE)
     assert history.last["test_acc"] > 0.9
     assert history.last["test_loss"] < history.epochs[0]["test_loss"] / 2
-    p = BINARY.proba(predict_logits(model, torch.from_numpy(splits.test.x)))
+    p = SQUARE.proba(predict_logits(model, torch.from_numpy(splits.test.x)))
     assert p.shape == (200,) and float(p.min()) >= 0 and float(p.max()) <= 1
 
 
 def test_augmentation_bf16_and_channels_last_train_too(splits):
     seed_everything(0)
     model = DeepCNN(channels=(4, 8), dense=(32, 16), dropout=0.1, dense_dropout=0.1)
-    cfg = TrainConfig(epochs=2, batch_size=32, lr=0.005, device="cpu", amp="bf16", channels_last=True, train_eval_size=100,
-                      augment=AugmentConfig(degrees=5, translate=0.05), warmup_epochs=0.5, schedule="cosine", label_smoothing=0.1)
+    cfg = training(epochs=2, batch_size=32, lr=0.005, device="cpu", amp="bf16", channels_last=True, train_eval_size=100,
+                      augment=augment_settings(degrees=5, translate=0.05), warmup_epochs=0.5, schedule="cosine", label_smoothing=0.1)
     history = fit(model, splits, cfg)
     assert history.last["test_acc"] > 0.8
     assert history.epochs[1]["lr"] < cfg.lr  # cosine decay, recorded per epoch

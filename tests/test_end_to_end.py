@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from conftest import write_mnist
+from mnistflow.paths import pipeline_models
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +30,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # The project's venv (its python runs the stages, its dvc the pipeline), else the one running pytest.
 VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "dvc").is_file() else Path(sys.executable).parent
 DVC = str(VENV_BIN / "dvc")
-MODELS = ("ann", "mlp", "lenet5", "deepcnn", "square")
-TRAIN_STAGES = {"ann": "train-ann", "mlp": "train-mlp", "lenet5": "train-cnn@lenet5", "deepcnn": "train-cnn@deepcnn", "square": "train-square"}
+MODELS = tuple(pipeline_models(ROOT / "dvc.yaml"))
+TRAIN_STAGES = {m: f"train@{m}" for m in MODELS}
 STAGES = (
     "download",
     "preprocess",
@@ -39,9 +40,9 @@ STAGES = (
     *(f"plot@{m}" for m in MODELS),
     "summary",
 )
-# What a new `init` (read by train-ann only) reruns; everything else is skipped.
-INIT_STAGES = ("train-ann", "evaluate@ann", "plot@ann", "summary")
-SKIPPED_PREFIXES = ("dvc.lock", "metrics/", "plots/", "data/")
+# What a new `init` (read by train@ann only) reruns; everything else is skipped.
+INIT_STAGES = ("train@ann", "evaluate@ann", "plot@ann", "summary")
+SKIPPED_PREFIXES = ("dvc.lock", "metrics/", "plots/", "data/", "reports/")
 PNGS = {
     "accuracy_train_vs_test.png",
     "confusion_matrix.png",
@@ -72,7 +73,7 @@ def git(repo: Path, *args: str) -> str:
 
 
 def ran(output: str, stage: str) -> bool:
-    # DVC prints "Running stage 'train-cnn@lenet5':"; foreach stages by their full name.
+    # DVC prints "Running stage 'train@lenet5':"; foreach stages by their full name.
     return f"Running stage '{stage}':" in output
 
 
@@ -245,7 +246,7 @@ def test_repro_then_experiment(project: Project) -> None:
         assert per_class[0] == "class,precision,recall,f1,support", (model, per_class)
         assert len(per_class) == 1 + (2 if model == "square" else 10), (model, per_class)  # header + a row per class
     assert project.train_metrics["test_acc"] >= MIN_ACCURACY
-    summary = read_json(repo / "metrics/summary.json")
+    summary = read_json(repo / "reports/summary.json")
     assert list(summary) == list(MODELS)
     for model in MODELS:
         assert summary[model]["accuracy"] == pytest.approx(project.eval_metrics[model]["accuracy"])
@@ -287,13 +288,13 @@ def test_repro_then_experiment(project: Project) -> None:
     by_stage: dict[str, list] = {}
     for r in runs:
         by_stage.setdefault(r.data.tags["dvc.stage"], []).append(r)
-    assert {s: len(rs) for s, rs in by_stage.items()} == {s: 2 if s == "train-ann" else 1 for s in TRAIN_STAGES.values()}
+    assert {s: len(rs) for s, rs in by_stage.items()} == {s: 2 if s == "train@ann" else 1 for s in TRAIN_STAGES.values()}
     for model, stage in TRAIN_STAGES.items():
         for r in by_stage[stage]:
             assert r.data.tags["model"] == model
             assert r.data.metrics["test_accuracy"] >= MIN_ACCURACY, (model, r.data.metrics)
             assert "test_roc_auc" in r.data.metrics and "final_train_loss" in r.data.metrics
-    by_k1 = {r.data.params["init.k1"]: r for r in by_stage["train-ann"]}
+    by_k1 = {r.data.params["init.k1"]: r for r in by_stage["train@ann"]}
     assert set(by_k1) == {"1.0", "0.5"}
     first, second = by_k1["1.0"], by_k1["0.5"]
     assert "dvc.exp_name" not in first.data.tags
@@ -301,7 +302,7 @@ def test_repro_then_experiment(project: Project) -> None:
     assert second.info.run_name == f"ann-{name}"
     for r, train in ((first, project.train_metrics), (second, train2)):
         assert r.data.metrics["final_k1"] == pytest.approx(train["k1"])
-    assert by_stage["train-square"][0].data.metrics["test_threshold"] == pytest.approx(project.eval_metrics["square"]["threshold"])
+    assert by_stage["train@square"][0].data.metrics["test_threshold"] == pytest.approx(project.eval_metrics["square"]["threshold"])
 
 
 def test_temp_experiment_logs_to_project_store(project: Project) -> None:
@@ -330,7 +331,7 @@ def test_temp_experiment_logs_to_project_store(project: Project) -> None:
     assert run_.data.tags["dvc.exp_name"] == name
     assert run_.data.params["init.k1"] == "0.7"
     assert run_.data.params["ann.train.backend"] == "numpy"
-    assert "(numpy)" in out and "train-ann: MLP" in out
+    assert "(numpy)" in out and "train@ann: MLP" in out
     assert run_.data.metrics["test_accuracy"] >= 0.9
     assert run_.data.metrics["final_k1"] != pytest.approx(0.7)  # k1 was trained by the NumPy engine
     # The evaluate and plot stages, run in the temporary copy, attached their files to the same run.

@@ -1,29 +1,30 @@
-"""Random shifts, rotations and zooms of training images, with torchvision transforms v2.
+"""Random shifts, rotations and zooms of training images, drawn by torchvision's ``v2.RandomAffine``.
 
-Each image gets its own random affine transform, drawn by ``v2.RandomAffine.make_params``
-from torch's global generator (seeded by ``training.seed_everything``). Calling the v2
-transform once per image costs about 75 µs of Python overhead per image (4 s per epoch of
-54,000 on this CPU); a v2 transform applied to a whole batch would draw one set of parameters
-for all of it. So the per-image parameters go through torchvision's own affine kernels
-(``_get_inverse_affine_matrix``, the v2 grid and ``_apply_grid_transform``) as one batched
-``grid_sample``: the same images as the per-image v2 transform, at a fraction of the cost
-(``tests/test_cnn.py`` checks the equality; ``benchmarks/cnn_speed.py`` prints the speeds).
+Each image gets its own random affine transform, drawn by ``v2.RandomAffine.make_params`` from
+torch's global generator (seeded by ``training.seed_everything``). Calling the v2 transform once
+per image costs about 75 µs of Python overhead per image (4 s per epoch of 54,000 images); a v2
+transform applied to a whole batch would draw one set of parameters for all of it. So the drawn
+parameters become one inverse affine matrix per image (the matrix torchvision's ``affine``
+builds, written out below for rotation, shift and zoom) and the whole batch is resampled at once
+by torch's public ``grid_sample`` on the sampling grid torchvision's ``affine`` computes: the
+same images as the per-image v2 transform (``tests/test_cnn.py`` checks it), at a fraction of
+the cost (``benchmarks/cnn_speed.py`` prints the speeds). Only public API is used.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torchvision.transforms import v2
-from torchvision.transforms.functional import _get_inverse_affine_matrix
-from torchvision.transforms.v2.functional._geometry import _apply_grid_transform
 
-from mnistflow.config import AugmentConfig
+from mnistflow.config import AugmentSettings
 
 Augmenter = Callable[[torch.Tensor], torch.Tensor]
 
 
-def random_affine(cfg: AugmentConfig, fill: float = 0.0) -> v2.RandomAffine:
+def random_affine(cfg: AugmentSettings, fill: float = 0.0) -> v2.RandomAffine:
     """The torchvision v2 transform that ``cfg`` describes (bilinear, background ``fill``)."""
     return v2.RandomAffine(
         degrees=cfg.degrees,
@@ -34,8 +35,21 @@ def random_affine(cfg: AugmentConfig, fill: float = 0.0) -> v2.RandomAffine:
     )
 
 
-def _base_grid(height: int, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """Output pixel centres relative to the image centre, as torchvision's ``_affine_grid``."""
+def inverse_affine(angle: float, translate: tuple[float, float], scale: float) -> list[list[float]]:
+    """The 2x3 matrix mapping output to input pixel positions, both relative to the image centre.
+
+    Rotating by ``angle`` degrees (counter-clockwise on screen), zooming by ``scale`` and
+    shifting by ``translate`` pixels sends input point p to ``scale * R p + t``; the inverse is
+    ``R^T (q - t) / scale``: torchvision's ``affine`` matrix without shear, term for term.
+    """
+    rad = math.radians(angle)
+    cos, sin = math.cos(rad) / scale, math.sin(rad) / scale
+    tx, ty = translate
+    return [[cos, sin, -(cos * tx + sin * ty)], [-sin, cos, -(-sin * tx + cos * ty)]]
+
+
+def pixel_grid(height: int, width: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(1, H*W, 3): each output pixel's centre relative to the image centre, and a 1 column."""
     xs = torch.linspace((1.0 - width) * 0.5, (width - 1.0) * 0.5, steps=width, dtype=dtype, device=device)
     ys = torch.linspace((1.0 - height) * 0.5, (height - 1.0) * 0.5, steps=height, dtype=dtype, device=device)
     grid = torch.ones(height, width, 3, dtype=dtype, device=device)
@@ -44,7 +58,7 @@ def _base_grid(height: int, width: int, dtype: torch.dtype, device: torch.device
     return grid.view(1, height * width, 3)
 
 
-def make_augmenter(cfg: AugmentConfig, fill: float = 0.0) -> Augmenter | None:
+def make_augmenter(cfg: AugmentSettings, fill: float = 0.0) -> Augmenter | None:
     """A function mapping a batch (N, H, W) or (N, 1, H, W) to augmented copies; None if off.
 
     ``fill`` is the background value uncovered by a shift or rotation (the normalised 0 pixel).
@@ -59,11 +73,20 @@ def make_augmenter(cfg: AugmentConfig, fill: float = 0.0) -> Augmenter | None:
         matrices = []
         for image in images:
             p = transform.make_params([image])
-            matrices.append(_get_inverse_affine_matrix([0.0, 0.0], p["angle"], [float(t) for t in p["translate"]], p["scale"], list(p["shear"])))
-        theta = torch.tensor(matrices, dtype=images.dtype, device=images.device).view(n, 2, 3)
-        scale = torch.tensor([0.5 * width, 0.5 * height], dtype=images.dtype, device=images.device)
-        grid = torch.matmul(_base_grid(height, width, images.dtype, images.device), theta.transpose(1, 2) / scale)
-        out = _apply_grid_transform(images, grid.view(n, height, width, 2), "bilinear", fill)
+            matrices.append(inverse_affine(p["angle"], p["translate"], p["scale"]))
+        theta = torch.tensor(matrices, dtype=images.dtype, device=images.device)
+        # Input positions in grid_sample's [-1, 1] coordinates (align_corners=False): pixel
+        # offsets from the centre divided by the half-sizes.
+        half = torch.tensor([0.5 * width, 0.5 * height], dtype=images.dtype, device=images.device)
+        grid = torch.matmul(pixel_grid(height, width, images.dtype, images.device), theta.transpose(1, 2) / half)
+        grid = grid.view(n, height, width, 2)
+        # Background as torchvision's affine makes it: resample the images together with a
+        # channel of ones, whose result (``mask``) says how much of each output pixel came from
+        # inside the image; the rest becomes ``fill``.
+        ones = torch.ones_like(images[:, :1])
+        sampled = F.grid_sample(torch.cat([images, ones], dim=1), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+        out, mask = sampled[:, :-1], sampled[:, -1:]
+        out = mask * (out - fill) + fill
         return out.reshape(batch.shape)
 
     return augment
