@@ -31,9 +31,8 @@ def run(main: Callable[[], object]) -> None:
     try:
         main()
     except Interrupted as exc:
-        where = f" {exc.where}" if exc.where else ""
-        print(f"interrupted{where}; nothing written", file=sys.stderr)
+        print(f"interrupted {exc.where}" if exc.where else "interrupted; nothing written", file=sys.stderr)
         sys.exit(128 + exc.signum)
-    except (UserError, FileNotFoundError, FloatingPointError) as exc:
+    except (UserError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)

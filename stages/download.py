@@ -8,7 +8,7 @@ def main() -> None:
     from mnistflow.data.mirror import download_mnist, mirror_list
 
     cfg = load_params(paths.PARAMS).download
-    download_mnist(paths.RAW_DIR, MNIST_FILES, cfg.sha256, mirror_list(cfg.mirrors), cfg.timeout_s)
+    download_mnist(paths.RAW_DIR, MNIST_FILES, cfg.sha256, mirror_list(cfg.mirrors), cfg.timeout_s, cfg.deadline_s)
 
 
 if __name__ == "__main__":

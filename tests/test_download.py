@@ -10,6 +10,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +19,7 @@ import yaml
 from conftest import ROOT, write_mnist
 from mnistflow.config import MNIST_FILES
 from mnistflow.data.idx import read_pair
+from mnistflow.errors import UserError
 from mnistflow.data.mirror import (
     ENV_VAR,
     DownloadError,
@@ -158,7 +160,7 @@ def test_download_from_http(tmp_path, good, serve):
     url = serve(folder)
     dest = tmp_path / "raw"
     messages: list[str] = []
-    sources = download_mnist(dest, MNIST_FILES, checksums, [url], timeout_s=5, log=messages.append)
+    sources = download_mnist(dest, MNIST_FILES, checksums, [url], timeout_s=5, deadline_s=30, log=messages.append)
     assert sources == {name: url for name in MNIST_FILES}
     assert_only_verified_files(dest, checksums)
     # The downloaded files are readable MNIST data of the generated sizes.
@@ -172,7 +174,7 @@ def test_mirror_url_without_trailing_slash(tmp_path, good, serve):
     url = serve(folder).rstrip("/")
     dest = tmp_path / "raw"
     name = MNIST_FILES[3]
-    assert fetch(name, [url], checksums[name], dest, timeout_s=5, log=lambda m: None) == url
+    assert fetch(name, [url], checksums[name], dest, timeout_s=5, deadline_s=30, log=lambda m: None) == url
     assert_only_verified_files(dest, checksums, names=[name])
 
 
@@ -181,7 +183,7 @@ def test_corrupt_mirror_falls_through(tmp_path, good, corrupt, serve):
     bad_url, good_url = serve(corrupt), serve(folder)
     dest = tmp_path / "raw"
     messages: list[str] = []
-    sources = download_mnist(dest, MNIST_FILES, checksums, [bad_url, good_url], timeout_s=5, log=messages.append)
+    sources = download_mnist(dest, MNIST_FILES, checksums, [bad_url, good_url], timeout_s=5, deadline_s=30, log=messages.append)
     assert sources == {name: good_url for name in MNIST_FILES}
     assert_only_verified_files(dest, checksums)
     mismatches = [m for m in messages if "checksum mismatch" in m]
@@ -200,7 +202,7 @@ def test_404_mirror_falls_through(tmp_path, good, serve):
     missing_url, good_url = serve(empty), serve(folder)
     dest = tmp_path / "raw"
     messages: list[str] = []
-    sources = download_mnist(dest, MNIST_FILES, checksums, [missing_url, good_url], timeout_s=5, log=messages.append)
+    sources = download_mnist(dest, MNIST_FILES, checksums, [missing_url, good_url], timeout_s=5, deadline_s=30, log=messages.append)
     assert set(sources.values()) == {good_url}
     assert_only_verified_files(dest, checksums)
     failures = [m for m in messages if "failed" in m]
@@ -213,7 +215,7 @@ def test_unreachable_mirror_falls_through(tmp_path, good, serve):
     dead, good_url = closed_port_url(), serve(folder)
     dest = tmp_path / "raw"
     messages: list[str] = []
-    sources = download_mnist(dest, MNIST_FILES, checksums, [dead, good_url], timeout_s=5, log=messages.append)
+    sources = download_mnist(dest, MNIST_FILES, checksums, [dead, good_url], timeout_s=5, deadline_s=30, log=messages.append)
     assert set(sources.values()) == {good_url}
     assert_only_verified_files(dest, checksums)
     failures = [m for m in messages if "failed" in m]
@@ -233,7 +235,7 @@ def test_all_mirrors_fail(tmp_path, good, corrupt, serve):
     dest = tmp_path / "raw"
     messages: list[str] = []
     with pytest.raises(DownloadError) as info:
-        download_mnist(dest, MNIST_FILES, checksums, mirrors, timeout_s=5, log=messages.append)
+        download_mnist(dest, MNIST_FILES, checksums, mirrors, timeout_s=5, deadline_s=30, log=messages.append)
     message = str(info.value)
     first = MNIST_FILES[0]
     assert f"{first}.gz" in message
@@ -255,7 +257,7 @@ def test_no_mirrors_configured(tmp_path, good):
     _, checksums = good
     name = MNIST_FILES[0]
     with pytest.raises(DownloadError, match="no mirror configured") as info:
-        fetch(name, [], checksums[name], tmp_path / "raw", log=lambda m: None)
+        fetch(name, [], checksums[name], tmp_path / "raw", timeout_s=5, deadline_s=30, log=lambda m: None)
     assert ENV_VAR in str(info.value)
 
 
@@ -265,7 +267,7 @@ def test_no_mirrors_configured(tmp_path, good):
 def test_local_folder_mirror(tmp_path, good):
     folder, checksums = good
     dest = tmp_path / "raw"
-    sources = download_mnist(dest, MNIST_FILES, checksums, [str(folder)], log=lambda m: None)
+    sources = download_mnist(dest, MNIST_FILES, checksums, [str(folder)], timeout_s=5, deadline_s=30, log=lambda m: None)
     assert sources == {name: str(folder) for name in MNIST_FILES}
     assert_only_verified_files(dest, checksums)
     # A copy: the mirror's files are untouched.
@@ -278,7 +280,7 @@ def test_file_url_mirror(tmp_path, good):
     url = folder.as_uri() + "/"
     assert url.startswith("file:///")
     dest = tmp_path / "raw"
-    sources = download_mnist(dest, MNIST_FILES, checksums, [url], log=lambda m: None)
+    sources = download_mnist(dest, MNIST_FILES, checksums, [url], timeout_s=5, deadline_s=30, log=lambda m: None)
     assert sources == {name: url for name in MNIST_FILES}
     assert_only_verified_files(dest, checksums)
 
@@ -287,7 +289,7 @@ def test_corrupt_local_mirror_falls_through_to_file_url(tmp_path, good, corrupt)
     folder, checksums = good
     dest = tmp_path / "raw"
     messages: list[str] = []
-    sources = download_mnist(dest, MNIST_FILES, checksums, [str(corrupt), folder.as_uri()], log=messages.append)
+    sources = download_mnist(dest, MNIST_FILES, checksums, [str(corrupt), folder.as_uri()], timeout_s=5, deadline_s=30, log=messages.append)
     assert set(sources.values()) == {folder.as_uri()}
     assert_only_verified_files(dest, checksums)
     assert sum("checksum mismatch" in m for m in messages) == 4
@@ -302,7 +304,7 @@ def test_damaged_gzip_on_mirror_falls_through(tmp_path, good):
     (broken / f"{name}.gz").write_bytes(data[: len(data) // 2])  # truncated gzip stream
     dest = tmp_path / "raw"
     messages: list[str] = []
-    assert fetch(name, [str(broken), str(folder)], checksums[name], dest, log=messages.append) == str(folder)
+    assert fetch(name, [str(broken), str(folder)], checksums[name], dest, timeout_s=5, deadline_s=30, log=messages.append) == str(folder)
     assert_only_verified_files(dest, checksums, names=[name])
     assert len(messages) == 1 and messages[0].startswith(f"{name}.gz: {broken} failed (")
 
@@ -313,7 +315,7 @@ def test_env_mirror_used_first(tmp_path, good, monkeypatch):
     mirrors = mirror_list([closed_port_url()])
     dest = tmp_path / "raw"
     messages: list[str] = []
-    sources = download_mnist(dest, MNIST_FILES, checksums, mirrors, timeout_s=5, log=messages.append)
+    sources = download_mnist(dest, MNIST_FILES, checksums, mirrors, timeout_s=5, deadline_s=30, log=messages.append)
     assert sources == {name: str(folder) for name in MNIST_FILES}
     assert not any("failed" in m for m in messages)  # the dead HTTP mirror was never needed
 
@@ -324,11 +326,11 @@ def test_env_mirror_used_first(tmp_path, good, monkeypatch):
 def test_valid_file_not_fetched_again(tmp_path, good, serve):
     folder, checksums = good
     dest = tmp_path / "raw"
-    download_mnist(dest, MNIST_FILES, checksums, [str(folder)], log=lambda m: None)
+    download_mnist(dest, MNIST_FILES, checksums, [str(folder)], timeout_s=5, deadline_s=30, log=lambda m: None)
     before = {name: (dest / f"{name}.gz").stat().st_mtime_ns for name in MNIST_FILES}
     # Only a dead mirror now: any fetch would fail, so "already present" proves no fetch happened.
     messages: list[str] = []
-    sources = download_mnist(dest, MNIST_FILES, checksums, [closed_port_url()], timeout_s=5, log=messages.append)
+    sources = download_mnist(dest, MNIST_FILES, checksums, [closed_port_url()], timeout_s=5, deadline_s=30, log=messages.append)
     assert sources == {name: "already present" for name in MNIST_FILES}
     assert messages == [f"{name}.gz: ok (already present)" for name in MNIST_FILES]
     assert {name: (dest / f"{name}.gz").stat().st_mtime_ns for name in MNIST_FILES} == before
@@ -342,7 +344,7 @@ def test_valid_file_recompressed_still_counts(tmp_path, good):
     dest.mkdir()
     data = gzip.decompress((folder / f"{name}.gz").read_bytes())
     (dest / f"{name}.gz").write_bytes(gzip.compress(data, compresslevel=1, mtime=1))
-    assert fetch(name, [], checksums[name], dest, log=lambda m: None) == "already present"
+    assert fetch(name, [], checksums[name], dest, timeout_s=5, deadline_s=30, log=lambda m: None) == "already present"
 
 
 @pytest.mark.parametrize("damage", ["other-content", "garbage", "truncated-gzip", "empty"])
@@ -361,7 +363,7 @@ def test_present_but_corrupt_file_is_replaced(tmp_path, good, corrupt, damage):
             "empty": b"",
         }[damage]
     )
-    assert fetch(name, [str(folder)], checksums[name], dest, log=lambda m: None) == str(folder)
+    assert fetch(name, [str(folder)], checksums[name], dest, timeout_s=5, deadline_s=30, log=lambda m: None) == str(folder)
     assert target.read_bytes() == original
     assert_only_verified_files(dest, checksums, names=[name])
 
@@ -375,7 +377,7 @@ def test_failed_fetch_leaves_only_the_old_file(tmp_path, good, corrupt):
     bad = (corrupt / f"{name}.gz").read_bytes()
     (dest / f"{name}.gz").write_bytes(bad)
     with pytest.raises(DownloadError):
-        fetch(name, [str(corrupt)], checksums[name], dest, log=lambda m: None)
+        fetch(name, [str(corrupt)], checksums[name], dest, timeout_s=5, deadline_s=30, log=lambda m: None)
     assert sorted(p.name for p in dest.iterdir()) == [f"{name}.gz"]
 
 
@@ -419,3 +421,49 @@ def test_download_stage_fails_cleanly(tmp_path, good):
     if raw.exists():
         assert list(raw.rglob("*.gz")) == []
         assert list(raw.iterdir()) == []  # no temporary download folder left either
+
+
+class _TrickleHandler(http.server.BaseHTTPRequestHandler):
+    """Sends a 1 MB file one byte every 0.2 s: never silent for long, never done."""
+
+    def do_GET(self):  # noqa: N802 - http.server's naming
+        self.send_response(200)
+        self.send_header("Content-Length", str(1 << 20))
+        self.end_headers()
+        try:
+            for _ in range(1 << 20):
+                self.wfile.write(b"x")
+                self.wfile.flush()
+                threading.Event().wait(0.2)
+        except OSError:  # the client gave up
+            pass
+
+    def log_message(self, format, *args):  # noqa: A002
+        pass
+
+
+def test_trickling_mirror_meets_its_deadline(tmp_path, good, serve):
+    folder, checksums = good
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    slow = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    name = MNIST_FILES[1]
+    messages: list[str] = []
+    try:
+        start = time.monotonic()
+        source = fetch(name, [slow, str(folder)], checksums[name], tmp_path / "raw", timeout_s=1, deadline_s=2, log=messages.append)
+        elapsed = time.monotonic() - start
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert source == str(folder)
+    assert 2 <= elapsed < 5, elapsed  # the deadline, not the 1 s read timeout, not forever
+    assert len(messages) == 1 and "too slow" in messages[0] and "download.deadline_s" in messages[0]
+    assert sorted(p.name for p in (tmp_path / "raw").iterdir()) == [f"{name}.gz"]  # no .download-* left
+
+
+@pytest.mark.parametrize("value", ["ftp://example.org/mnist/", "s3://bucket/mnist"])
+def test_mnist_mirror_env_is_validated(value):
+    with pytest.raises(UserError, match=f"^{ENV_VAR}={value} is not a folder, a file:// URL or an http\\(s\\):// URL; point it at"):
+        mirror_list(["https://a/"], {ENV_VAR: value})

@@ -9,9 +9,23 @@ import torch
 from conftest import synthetic_digits
 from conftest import init_section, mlp_model, prepare_section, training
 from mnistflow.data.prepare import prepare
+from mnistflow.errors import UserError
 from mnistflow.models import build_model, mlp_spec
 from mnistflow.inference import predict_logits
-from mnistflow.training import fit, format_row, get_lr, resolve_device, seed_everything
+from mnistflow.training import (
+    LOSS_LIMIT,
+    SCALAR_LIMIT,
+    DeviceError,
+    Diverged,
+    NumpyEngine,
+    check_divergence,
+    configure_threads,
+    fit,
+    format_row,
+    get_lr,
+    resolve_device,
+    seed_everything,
+)
 
 
 @pytest.fixture(scope="module")
@@ -71,10 +85,42 @@ def test_sgd_with_momentum_and_relu_variant_train(splits):
     assert "k0" not in history.last
 
 
-def test_divergence_is_reported(splits):
-    cfg = training(epochs=1, batch_size=32, optimizer="sgd", lr=1e6, device="cpu")
-    with pytest.raises(FloatingPointError, match="lower the learning rate"):
-        fit(small_model(), splits, cfg)
+@pytest.mark.parametrize("backend", ["torch", "numpy"])
+def test_exploding_learning_rate_stops_within_a_few_steps(splits, backend):
+    cfg = training(epochs=3, batch_size=32, optimizer="sgd", lr=1e6, device="cpu", backend=backend)
+    model = small_model()
+    if backend == "numpy":
+        model = NumpyEngine(mlp_spec(mlp_model(hidden=(32,)), init_section(), 0)[1], cfg)
+    seen = []
+    with pytest.raises(Diverged) as caught:
+        fit(model, splits, cfg, on_epoch=lambda row, seconds: seen.append(row))
+    err = caught.value
+    assert err.epoch == 1 and 1 <= err.step <= 3, "caught within a few steps, not at the end of the epoch"
+    assert err.lr == 1e6 and set(err.scalars) == {"k0", "k1"}
+    assert not math.isfinite(err.loss) or err.loss > LOSS_LIMIT or max(abs(v) for v in err.scalars.values()) > SCALAR_LIMIT
+    assert [row["epoch"] for row in seen] == [0]  # the untrained net's row only
+    assert str(err).startswith(f"training diverged at epoch 1 of 3, step {err.step}: loss ")
+    assert "learning rate 1e+06, k0 " in str(err)
+
+
+def test_untrainable_start_is_caught_before_the_first_step(splits):
+    seed_everything(0)
+    model = build_model(*mlp_spec(mlp_model(hidden=(32,)), init_section(k1=1e6), 0))
+    with pytest.raises(Diverged, match=r"^training diverged before the first step: loss [0-9.e+]+, learning rate 0.001, k0 \+0, k1 \+1e\+06$"):
+        fit(model, splits, training(epochs=1, batch_size=32))
+
+
+def test_models_without_k_diverge_without_k(splits):
+    with pytest.raises(Diverged) as caught:
+        fit(small_model(activation="relu"), splits, training(epochs=1, batch_size=32, optimizer="sgd", lr=1e6))
+    assert caught.value.scalars == {} and " k0 " not in str(caught.value)
+
+
+def test_check_divergence_limits():
+    check_divergence(1, 1, 5, LOSS_LIMIT, 0.1, {"k0": -SCALAR_LIMIT, "k1": SCALAR_LIMIT})  # at the limits: fine
+    for loss, scalars in ((math.nan, {}), (math.inf, {}), (LOSS_LIMIT * 1.01, {}), (0.3, {"k1": math.nan}), (0.3, {"k0": -1.01 * SCALAR_LIMIT})):
+        with pytest.raises(Diverged):
+            check_divergence(1, 1, 5, loss, 0.1, scalars)
 
 
 def test_predict_logits_batches_agree_and_keep_mode(splits):
@@ -87,12 +133,17 @@ def test_predict_logits_batches_agree_and_keep_mode(splits):
     assert whole.shape == (200, 10) and model.training
 
 
-def test_resolve_device():
+def test_resolve_device(monkeypatch):
     assert resolve_device("cpu") == torch.device("cpu")
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    if not torch.cuda.is_available():
-        with pytest.raises(RuntimeError, match="no CUDA device"):
-            resolve_device("cuda")
+    # auto prefers CUDA, then Apple's MPS, then the CPU; a named device that is absent is an error.
+    for cuda, mps, expected in ((True, True, "cuda"), (False, True, "mps"), (False, False, "cpu")):
+        monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
+        monkeypatch.setattr(torch.backends.mps, "is_available", lambda mps=mps: mps)
+        assert resolve_device("auto").type == expected
+    with pytest.raises(DeviceError, match="^train.device is 'cuda' but torch sees no CUDA device; set it to 'auto' or 'cpu'$"):
+        resolve_device("cuda")
+    with pytest.raises(DeviceError, match="^train.device is 'mps' but torch sees no Apple MPS device"):
+        resolve_device("mps")
 
 
 def test_format_row_shows_progress():
@@ -121,3 +172,18 @@ def test_numpy_engine_trains_in_the_same_loop_and_hands_weights_to_torch(splits)
     torch.testing.assert_close(torch_logits, numpy_logits, rtol=1e-4, atol=1e-4)
     assert torch.equal(torch_logits.argmax(1), numpy_logits.argmax(1))
     assert model.scalars() == pytest.approx(engine.scalars())
+
+
+def test_threads_follow_the_environment():
+    before = torch.get_num_threads()
+    try:
+        assert configure_threads({}) == before  # unset: torch's own choice, untouched
+        assert configure_threads({"MNISTFLOW_THREADS": "1"}) == 1 and torch.get_num_threads() == 1
+        from threadpoolctl import threadpool_info
+
+        assert all(pool["num_threads"] == 1 for pool in threadpool_info() if pool["user_api"] == "blas")
+        for bad in ("0", "two", "-1"):
+            with pytest.raises(UserError, match=f"^MNISTFLOW_THREADS={bad} must be a whole number of threads >= 1"):
+                configure_threads({"MNISTFLOW_THREADS": bad})
+    finally:
+        torch.set_num_threads(before)

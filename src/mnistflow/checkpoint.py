@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,16 @@ def save(path: str | Path, model: nn.Module, arch: str, kwargs: dict[str, Any], 
         fh.write(data)
 
 
+def unpickler_reason(exc: pickle.UnpicklingError) -> str:
+    """The one informative sentence of torch's weights-only refusal (it wraps it in advice)."""
+    kept = []
+    for line in str(exc).splitlines():
+        line = line.strip().rpartition("WeightsUnpickler error:")[2].strip()
+        if line and not line.startswith(("Weights only load failed", "Check the documentation")):
+            kept.append(line)
+    return " ".join(kept)[:160] or type(exc).__name__
+
+
 def read(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]:
     """The checkpoint's payload; :class:`CheckpointError` (one line, with the fix) if unusable."""
     path = Path(path)
@@ -68,14 +79,17 @@ def read(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty; {_restore_hint(path)}")
     try:
-        payload = torch.load(path, map_location=device, weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
-        # weights_only refuses anything but tensors and plain containers.
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} holds objects a weights-only load refuses ({first}); it is not this pipeline's checkpoint: {_restore_hint(path)}") from None
+        # weights_only refuses anything but tensors and plain containers: a plain pickle, a
+        # pickled object, or bytes that are no pickle at all.
+        detail = unpickler_reason(exc)
+        raise CheckpointError(f"{path} is not a checkpoint this pipeline wrote: a weights-only load refuses it ({detail}); {_restore_hint(path)}") from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path} is not a readable checkpoint ({first[:120]}); {_restore_hint(path)}") from None
+        detail = " ".join(str(exc).split())[:120] or type(exc).__name__
+        raise CheckpointError(f"{path} is not a readable checkpoint ({detail}); {_restore_hint(path)}") from None
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED):
         raise CheckpointError(f"{path} is a torch file but not this pipeline's checkpoint (it lacks {', '.join(REQUIRED)}); {_restore_hint(path)}")
     return payload
@@ -89,7 +103,7 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Modul
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
-        first = str(exc).strip().splitlines()[0]
-        raise CheckpointError(f"{path}: its weights do not fit its own architecture ({first[:120]}); {_restore_hint(Path(path))}") from None
+        detail = " ".join(str(exc).split())[:120]
+        raise CheckpointError(f"{path}: its weights do not fit its own architecture ({detail}); {_restore_hint(Path(path))}") from None
     model.to(device).eval()
     return model, Task.from_dict(payload.get("task", {})), payload

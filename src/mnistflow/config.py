@@ -14,7 +14,7 @@ import math
 import re
 import typing
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -47,12 +47,16 @@ class DownloadSection:
     mirrors: tuple[str, ...]
     # Seconds to wait on a silent mirror before trying the next one.
     timeout_s: float
+    # Seconds one file may take from one mirror in all (a mirror that trickles bytes is abandoned).
+    deadline_s: float
     # SHA-256 of each file's *decompressed* content (mirrors gzip the same bytes differently).
     sha256: Mapping[str, str]
 
     def problems(self) -> Problems:
         if self.timeout_s <= 0:
             yield "timeout_s", f"must be > 0 seconds, got {self.timeout_s}"
+        if self.deadline_s < self.timeout_s:
+            yield "deadline_s", f"must be >= timeout_s ({self.timeout_s}), got {self.deadline_s}"
         for i, url in enumerate(self.mirrors):
             if not is_mirror(url):
                 yield f"mirrors.{i}", f"must be an http(s):// or file:// URL or a folder path, got {url!r}"
@@ -184,8 +188,8 @@ class Training:
     schedule: Literal["constant", "cosine"]
     # Linear warm-up from 0 to lr over this many epochs (fractions allowed) before the schedule.
     warmup_epochs: float
-    # auto: CUDA when available, else CPU; or name one.
-    device: Literal["auto", "cpu", "cuda"]
+    # auto: CUDA when available, else Apple's MPS, else CPU; or name one.
+    device: Literal["auto", "cpu", "cuda", "mps"]
     # Record the mini-batch training loss every this many steps (the fine-grained loss curve).
     log_every: int
     # Training images evaluated after each epoch for train loss/accuracy (0: all of them).
@@ -230,7 +234,7 @@ class MLPTraining(Training):
     def problems(self) -> Problems:
         yield from super().problems()
         if self.backend == "numpy":
-            unsupported = {"amp": self.amp != "none", "channels_last": self.channels_last, "device": self.device == "cuda", "label_smoothing": self.label_smoothing > 0}
+            unsupported = {"amp": self.amp != "none", "channels_last": self.channels_last, "device": self.device in ("cuda", "mps"), "label_smoothing": self.label_smoothing > 0}
             for name, bad in unsupported.items():
                 if bad:
                     yield name, f"is {getattr(self, name)!r}, which the numpy backend does not support; use backend: torch or change {name}"
@@ -369,15 +373,18 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(raw if raw is not None else {}, source=str(path))
 
 
-RESTORE_HINT = "Fix params.yaml (`git diff params.yaml` shows what changed since the last commit; `git checkout params.yaml` restores it)."
+RESTORE_HINT = "Fix params.yaml, or restore the committed one with `git checkout params.yaml` (`git diff params.yaml` shows what changed)."
 
 
 def parse_params(raw: Any, source: str = "params") -> Params:
     errors: list[str] = []
     params = _build(Params, raw, "", errors)
     if errors:
-        listing = "\n  ".join(errors)
-        raise ConfigError(f"{source} has {len(errors)} problem(s):\n  {listing}\n{RESTORE_HINT}")
+        # One line, however many problems: each names its dotted key.
+        if len(errors) == 1:
+            raise ConfigError(f"{source}: {errors[0]}. {RESTORE_HINT}")
+        listing = " ".join(f"({i}) {error}" for i, error in enumerate(errors, 1))
+        raise ConfigError(f"{source} has {len(errors)} problems: {listing}. {RESTORE_HINT}")
     return params
 
 

@@ -10,7 +10,8 @@ class UserError(Exception):
 
 
 class Interrupted(KeyboardInterrupt):
-    """The process was asked to stop (SIGINT or SIGTERM); ``where`` says how far it got.
+    """The process was asked to stop (SIGINT or SIGTERM); ``where`` says how far it got and
+    what was left behind ("at epoch 3 of 14; nothing written").
 
     A KeyboardInterrupt, so ``except Exception`` blocks let it through; context managers that
     clean up (staged outputs, MLflow runs) see it and end their work as killed.

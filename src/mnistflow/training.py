@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -22,31 +23,94 @@ from torch import nn
 
 from mnistflow.config import MLPTraining, Training
 from mnistflow.data.prepare import Split, Splits
-from mnistflow.errors import UserError
+from mnistflow.errors import Interrupted, UserError
 from mnistflow.inference import autocast, predict_logits, to_model_layout
 from mnistflow.tasks import MULTICLASS, Task
 
 EVAL_SPLITS = ("train", "val", "test")
 
 
+# Divergence: cross-entropy at chance level is ln 10 = 2.3 (ln 2 = 0.7 for a yes/no task), and
+# the headline network starts near 44 even with init.k1 = 10. A loss above LOSS_LIMIT, or a
+# learned activation parameter beyond SCALAR_LIMIT, does not come back: stop at once.
+LOSS_LIMIT = 1e3
+SCALAR_LIMIT = 1e3
+
+
+class Diverged(UserError):
+    """Training left the range it can recover from; the fields say where and how."""
+
+    def __init__(self, epoch: int, epochs: int, step: int, loss: float, lr: float, scalars: dict[str, float]):
+        self.epoch, self.epochs, self.step, self.loss, self.lr, self.scalars = epoch, epochs, step, loss, lr, scalars
+        where = f"at epoch {epoch} of {epochs}, step {step}" if step else "before the first step"
+        values = "".join(f", {name} {value:+.3g}" for name, value in scalars.items())
+        super().__init__(f"training diverged {where}: loss {loss:.3g}, learning rate {lr:.3g}{values}")
+
+
+def check_divergence(epoch: int, epochs: int, step: int, loss: float, lr: float, scalars: dict[str, float]) -> None:
+    """Raise :class:`Diverged` if ``loss`` or a learned scalar is non-finite or exploding."""
+    if math.isfinite(loss) and loss <= LOSS_LIMIT and all(math.isfinite(v) and abs(v) <= SCALAR_LIMIT for v in scalars.values()):
+        return
+    raise Diverged(epoch, epochs, step, loss, lr, scalars)
+
+
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
+    """Seed Python, NumPy and torch, and ask torch for deterministic kernels.
+
+    On CUDA, cuBLAS needs a fixed workspace for deterministic matrix products (set before the
+    first CUDA call) and cuDNN must not pick kernels by timing them. MPS has no such switch:
+    some of its kernels are nondeterministic, so results on a Mac may move between runs.
+    """
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
+    torch.backends.cudnn.benchmark = False
     torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+THREADS_ENV = "MNISTFLOW_THREADS"
+
+
+def configure_threads(env: dict[str, str] | None = None) -> int:
+    """Set torch's (and the BLAS libraries') thread count from ``$MNISTFLOW_THREADS``; return it.
+
+    Unset, torch starts one thread per core, which is right for one job alone. Jobs that share
+    the machine (``dvc queue start --jobs 2``) must split the cores between them, or each
+    job's threads wait on the others': run them with ``MNISTFLOW_THREADS=<cores / jobs>``.
+    """
+    value = (os.environ if env is None else env).get(THREADS_ENV, "").strip()
+    if not value:
+        return torch.get_num_threads()
+    if not value.isdigit() or int(value) < 1:
+        raise UserError(f"{THREADS_ENV}={value} must be a whole number of threads >= 1, e.g. `export {THREADS_ENV}=1` for two jobs on two cores")
+    threads = int(value)
+    torch.set_num_threads(threads)
+    from threadpoolctl import threadpool_limits  # NumPy's BLAS (the NumPy engine's matrix products)
+
+    threadpool_limits(threads)
+    return threads
 
 
 class DeviceError(UserError, RuntimeError):
     """The configured device is not available on this machine."""
 
 
+def _mps_available() -> bool:
+    return bool(getattr(torch.backends, "mps", None)) and torch.backends.mps.is_available()
+
+
 def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    """``auto`` -> CUDA when available, else Apple's MPS, else CPU; a named device that is not
+    there is an error."""
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps" if _mps_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
         raise DeviceError("train.device is 'cuda' but torch sees no CUDA device; set it to 'auto' or 'cpu'")
+    if name == "mps" and not _mps_available():
+        raise DeviceError("train.device is 'mps' but torch sees no Apple MPS device; set it to 'auto' or 'cpu'")
     return torch.device(name)
 
 
@@ -218,34 +282,50 @@ def fit(
 
     def record(epoch: int, lr: float, seconds: float) -> None:
         row = epoch_row(engine, epoch, lr, data, task, eval_batch_size)
+        if epoch == 0:  # an untrainable start (init.k1 = 1e6) is caught before the first step
+            check_divergence(0, cfg.epochs, 0, max(row[f"{name}_loss"] for name in data), lr, engine.scalars())
         history.epochs.append(row)
         if on_epoch is not None:
             on_epoch(row, seconds)
 
-    with engine.session():
-        steps_per_epoch = math.ceil(len(y_train) / cfg.batch_size)
-        record(0, get_lr(0, cfg), 0.0)
-        step = 0
-        for epoch in range(cfg.epochs):
-            start = time.perf_counter()
-            order = torch.randperm(len(y_train), generator=generator).to(x_train.device)
-            for i in range(0, len(order), cfg.batch_size):
-                lr = get_lr(epoch + i / len(order), cfg)
-                batch = order[i : i + cfg.batch_size]
-                x = x_train[batch]
-                if augment is not None:
-                    x = augment(x)
-                loss = engine.step(x, y_train[batch], lr)
-                step += 1
-                if step % cfg.log_every == 0:
-                    history.steps.append({"step": step, "epoch": step / steps_per_epoch, "loss": loss})
-            if not math.isfinite(loss):
-                raise FloatingPointError(
-                    f"training diverged at epoch {epoch + 1} (loss {loss}); lower the learning rate or "
-                    "choose initial k values nearer 0 and 1"
-                )
-            record(epoch + 1, lr, time.perf_counter() - start)
+    try:
+        with engine.session():
+            _train_epochs(engine, cfg, x_train, y_train, generator, augment, history, record)
+    except Interrupted as exc:
+        raise exc.at(f"at epoch {len(history.epochs)} of {cfg.epochs}; nothing written") from None
     return history
+
+
+def _train_epochs(
+    engine: TorchEngine | NumpyEngine,
+    cfg: Training,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    generator: torch.Generator,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None,
+    history: History,
+    record: Callable[[int, float, float], None],
+) -> None:
+    """``fit``'s loop: epoch 0 evaluated, then ``cfg.epochs`` epochs of steps, each evaluated."""
+    steps_per_epoch = math.ceil(len(y_train) / cfg.batch_size)
+    record(0, get_lr(0, cfg), 0.0)
+    step = 0
+    for epoch in range(cfg.epochs):
+        start = time.perf_counter()
+        order = torch.randperm(len(y_train), generator=generator).to(x_train.device)
+        for i in range(0, len(order), cfg.batch_size):
+            lr = get_lr(epoch + i / len(order), cfg)
+            batch = order[i : i + cfg.batch_size]
+            x = x_train[batch]
+            if augment is not None:
+                x = augment(x)
+            loss = engine.step(x, y_train[batch], lr)
+            step += 1
+            # Every step: loss.item() has synchronised already, and the scalars are a few numbers.
+            check_divergence(epoch + 1, cfg.epochs, step, loss, lr, engine.scalars())
+            if step % cfg.log_every == 0:
+                history.steps.append({"step": step, "epoch": step / steps_per_epoch, "loss": loss})
+        record(epoch + 1, lr, time.perf_counter() - start)
 
 
 def format_row(row: dict[str, float], epochs: int, seconds: float) -> str:

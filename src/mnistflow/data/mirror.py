@@ -8,21 +8,21 @@ only once verified (downloaded into a temporary folder there, then renamed).
 """
 from __future__ import annotations
 
-import contextlib
 import gzip
 import hashlib
 import os
 import shutil
-import socket
 import tempfile
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 import zlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from mnistflow.errors import UserError
+from mnistflow.config import is_mirror
+from mnistflow.errors import Interrupted, UserError
 from mnistflow.paths import project_root
 
 ENV_VAR = "MNIST_MIRROR"
@@ -40,6 +40,11 @@ class ChecksumError(ValueError):
 def mirror_list(configured: Sequence[str], env: Mapping[str, str] = os.environ) -> list[str]:
     """``$MNIST_MIRROR`` (when set) followed by the configured mirrors, in order."""
     local = env.get(ENV_VAR, "").strip()
+    if local and not is_mirror(local):
+        raise UserError(
+            f"{ENV_VAR}={local} is not a folder, a file:// URL or an http(s):// URL; "
+            f"point it at the folder holding the four MNIST .gz files (`export {ENV_VAR}=/path/to/mnist`) or `unset {ENV_VAR}`"
+        )
     return ([local] if local else []) + list(configured)
 
 
@@ -68,17 +73,28 @@ def local_folder(mirror: str) -> Path | None:
     return folder
 
 
-@contextlib.contextmanager
-def _socket_timeout(seconds: float) -> Iterator[None]:
-    previous = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(seconds)
-    try:
-        yield
-    finally:
-        socket.setdefaulttimeout(previous)
+def _download(url: str, target: Path, timeout_s: float, deadline_s: float) -> None:
+    """Download ``url`` to ``target``: at most ``timeout_s`` of silence, ``deadline_s`` in all.
+
+    urllib follows redirects; ``read1`` returns whatever one socket read brings, so a server
+    that trickles bytes meets the deadline instead of being waited on forever. A progress bar
+    shows on a terminal.
+    """
+    from tqdm import tqdm
+
+    start = time.monotonic()
+    request = urllib.request.Request(url, headers={"User-Agent": "mnistflow"})
+    with urllib.request.urlopen(request, timeout=timeout_s) as response, open(target, "wb") as out:
+        total = int(response.headers.get("Content-Length") or 0) or None
+        with tqdm(total=total, unit="B", unit_scale=True, desc=target.name, disable=None, leave=False) as bar:
+            while chunk := response.read1(CHUNK):
+                out.write(chunk)
+                bar.update(len(chunk))
+                if time.monotonic() - start > deadline_s:
+                    raise TimeoutError(f"too slow: {bar.n:,} bytes in {deadline_s:g} s (download.deadline_s)")
 
 
-def retrieve(mirror: str, filename: str, folder: Path, timeout_s: float) -> Path:
+def retrieve(mirror: str, filename: str, folder: Path, timeout_s: float, deadline_s: float) -> Path:
     """Copy or download ``filename`` from ``mirror`` into ``folder``; return the new file."""
     target = folder / filename
     local = local_folder(mirror)
@@ -88,12 +104,7 @@ def retrieve(mirror: str, filename: str, folder: Path, timeout_s: float) -> Path
             raise FileNotFoundError(f"no file {source}")
         shutil.copyfile(source, target)
         return target
-    # torchvision's downloader follows redirects and shows a progress bar.
-    from torchvision.datasets.utils import download_url
-
-    url = mirror if mirror.endswith("/") else mirror + "/"
-    with _socket_timeout(timeout_s):
-        download_url(url + filename, root=str(folder), filename=filename)
+    _download((mirror if mirror.endswith("/") else mirror + "/") + filename, target, timeout_s, deadline_s)
     return target
 
 
@@ -110,7 +121,8 @@ def fetch(
     mirrors: Sequence[str],
     sha256: str,
     dest_dir: str | Path,
-    timeout_s: float = 30.0,
+    timeout_s: float,
+    deadline_s: float,
     log: Callable[[str], None] = print,
 ) -> str:
     """Place a verified ``<name>.gz`` in ``dest_dir``; return the mirror it came from.
@@ -131,12 +143,14 @@ def fetch(
     for mirror in mirrors:
         with tempfile.TemporaryDirectory(prefix=".download-", dir=dest_dir) as tmp:
             try:
-                part = retrieve(mirror, filename, Path(tmp), timeout_s)
+                part = retrieve(mirror, filename, Path(tmp), timeout_s, deadline_s)
                 got = content_sha256(part)
                 if got != sha256:
                     raise ChecksumError(f"checksum mismatch: content SHA-256 {got[:16]}..., expected {sha256[:16]}...")
                 os.replace(part, target)
                 return mirror
+            except Interrupted as exc:  # the temporary folder goes with the partial file
+                raise exc.at(f"while fetching {filename} from {mirror}; no partial file left, verified files kept") from None
             except (OSError, EOFError, zlib.error, RuntimeError, ValueError) as exc:
                 reason = _reason(exc)
                 failures.append(f"  - {mirror}: {reason}")
@@ -154,12 +168,13 @@ def download_mnist(
     names: Sequence[str],
     checksums: Mapping[str, str],
     mirrors: Sequence[str],
-    timeout_s: float = 30.0,
+    timeout_s: float,
+    deadline_s: float,
     log: Callable[[str], None] = print,
 ) -> dict[str, str]:
     """Fetch every named file; return ``{name: mirror it came from}``."""
     sources = {}
     for name in names:
-        sources[name] = fetch(name, mirrors, checksums[name], dest_dir, timeout_s, log)
+        sources[name] = fetch(name, mirrors, checksums[name], dest_dir, timeout_s, deadline_s, log)
         log(f"{name}.gz: ok ({sources[name]})")
     return sources

@@ -14,7 +14,7 @@ from sklearn.model_selection import train_test_split
 
 from mnistflow import paths
 from mnistflow.config import ConfigError, PrepareSection
-from mnistflow.files import atomic_path, read_json, write_json
+from mnistflow.files import read_json, staged, write_json
 from mnistflow.tasks import Task
 
 
@@ -87,12 +87,12 @@ def prepare(
 
 
 def save_splits(splits: Splits) -> None:
-    """Write ``data/processed/{train,val,test}.npz`` and ``info.json`` atomically."""
-    for name in paths.SPLITS:
-        split = splits[name]
-        with atomic_path(paths.split_file(name)) as tmp:
-            np.savez(tmp, x=split.x, y=split.y, source_index=split.source_index)
-    write_json(paths.PREPARE_INFO, splits.info)
+    """Write ``data/processed/{train,val,test}.npz`` and ``info.json``: all of them or none."""
+    with staged() as stage:
+        for name in paths.SPLITS:
+            split = splits[name]
+            np.savez(stage(paths.split_file(name)), x=split.x, y=split.y, source_index=split.source_index)
+        write_json(stage(paths.PREPARE_INFO), splits.info)
 
 
 def load_split(name: str, root: Path = Path(".")) -> Split:

@@ -32,7 +32,7 @@ def evaluate(name: str, batch_size: int) -> dict[str, Any]:
         write_json(stage_file(paths.eval_metrics(name)), metrics)
         write_csv(stage_file(paths.per_class(name)), per_class)
         write_csv(stage_file(paths.roc(name)), roc_rows(y_true, proba))
-        write_json(stage_file(paths.confusion(name)), confusion_rows(y_true, task.decide(proba)))
+        write_csv(stage_file(paths.confusion(name)), confusion_rows(y_true, task.decide(proba)), columns=("actual", "predicted"))
         if run is not None:
             run.log_metrics({f"test_{k}": v for k, v in metrics.items()})
             for output in outputs:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from mnistflow import checkpoint, paths, tracking
 from mnistflow.data.prepare import load_split
-from mnistflow.files import read_csv, read_json, staged
+from mnistflow.files import read_csv, staged
 from mnistflow.models import describe
 from mnistflow.plotting import render_all
 from mnistflow.tasks import Task
@@ -21,7 +21,7 @@ def plot(name: str, gallery_size: int) -> list[Path]:
         files = render_all(
             history=read_csv(paths.history(name)),
             steps=read_csv(paths.steps(name)),
-            confusion=read_json(paths.confusion(name)),
+            confusion=read_csv(paths.confusion(name)),
             roc=read_csv(paths.roc(name)),
             images=test.x,
             digits=test.y,

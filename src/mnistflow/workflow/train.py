@@ -12,9 +12,21 @@ from mnistflow.evaluation import choose_threshold
 from mnistflow.files import staged, write_csv, write_json
 from mnistflow.models import build_model, describe, model_spec
 from mnistflow.inference import predict_logits
-from mnistflow.training import NumpyEngine, fit, format_row, seed_everything
+from mnistflow.errors import UserError
+from mnistflow.training import Diverged, NumpyEngine, configure_threads, fit, format_row, seed_everything
 
 FINAL_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+
+
+def divergence_advice(name: str, exc: Diverged) -> str:
+    """What to change in params.yaml after ``exc``: the learning rate and, for the learned
+    activation, the initial k0/k1 (the only cause when it diverged before the first step)."""
+    restore = "(`git checkout params.yaml` restores the committed values)"
+    if exc.scalars and exc.step == 0:
+        return f"Start init.k0/init.k1 nearer 0 and 1 {restore}."
+    if exc.scalars:
+        return f"Lower {name}.train.lr or start init.k0/init.k1 nearer 0 and 1 {restore}."
+    return f"Lower {name}.train.lr {restore}."
 
 
 def train(name: str, params: Params) -> dict[str, float]:
@@ -28,6 +40,7 @@ def train(name: str, params: Params) -> dict[str, float]:
     spec = model_spec(name, params)
     cfg = spec.train
     numpy_backend = isinstance(cfg, MLPTraining) and cfg.backend == "numpy"
+    configure_threads()
     seed_everything(cfg.seed)
     model = build_model(spec.arch, spec.kwargs)
     splits = relabel(load_splits(), spec.task)
@@ -40,12 +53,15 @@ def train(name: str, params: Params) -> dict[str, float]:
             print(format_row(row, cfg.epochs, seconds), flush=True)
             run.log_metrics({**row, "epoch_seconds": seconds}, step=int(row["epoch"]))
 
-        if numpy_backend:  # the from-scratch engine trains; the same nn.Module keeps the result
-            engine = NumpyEngine(spec.kwargs, cfg)
-            history = fit(engine, splits, cfg, spec.task, on_epoch=on_epoch)
-            model.load_state_dict(engine.torch_state_dict())
-        else:
-            history = fit(model, splits, cfg, spec.task, on_epoch=on_epoch)
+        try:
+            if numpy_backend:  # the from-scratch engine trains; the same nn.Module keeps the result
+                engine = NumpyEngine(spec.kwargs, cfg)
+                history = fit(engine, splits, cfg, spec.task, on_epoch=on_epoch)
+                model.load_state_dict(engine.torch_state_dict())
+            else:
+                history = fit(model, splits, cfg, spec.task, on_epoch=on_epoch)
+        except Diverged as exc:  # the run ends FAILED and the staged files are dropped
+            raise UserError(f"{stage}: {exc}; nothing written. {divergence_advice(name, exc)}") from None
         model.cpu()
         task = spec.task
         if task.binary:

@@ -1,0 +1,218 @@
+"""Failures that tell the truth: bad params, divergence and interruption leave the last good
+results in place and say in one line what happened and how to recover; checkpoints are
+byte-stable and a damaged one is named in one line.
+
+The end-to-end part runs the headline model's slice of the pipeline (download, preprocess,
+train@ann) on generated data in a temporary git repo, then breaks it in the ways a user does.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from conftest import init_section, mlp_model, write_mnist
+from mnistflow import checkpoint
+from mnistflow.models import build_model, mlp_spec
+from mnistflow.tasks import MULTICLASS, square_task
+from test_end_to_end import DVC, base_env, copy_project, edit_params, git, run
+
+# --- checkpoints -------------------------------------------------------------------------------
+
+
+def _model(seed: int = 3):
+    arch, kwargs = mlp_spec(mlp_model(hidden=(16,)), init_section(), seed=seed)
+    torch.manual_seed(seed)
+    return build_model(arch, kwargs), arch, kwargs
+
+
+def test_identical_weights_give_identical_checkpoint_bytes(tmp_path):
+    model, arch, kwargs = _model()
+    extra = {"model": "ann", "data": {"sizes": [1, 2, 3]}}
+    paths = [tmp_path / "a" / "ann.pt", tmp_path / "b" / "other-name.pt"]
+    for path in paths:
+        path.parent.mkdir()
+        checkpoint.save(path, model, arch, kwargs, square_task((0, 1, 4, 9)), extra)
+    rebuilt, arch2, kwargs2 = _model()  # a second model object with the same weights
+    checkpoint.save(tmp_path / "c.pt", rebuilt, arch2, kwargs2, square_task((0, 1, 4, 9)), extra)
+    digests = {hashlib.sha256(p.read_bytes()).hexdigest() for p in [*paths, tmp_path / "c.pt"]}
+    assert len(digests) == 1
+    with torch.no_grad():
+        rebuilt.hidden[0].weight[0, 0] += 1e-6  # one weight moved: different bytes
+    assert checkpoint.to_bytes(rebuilt, arch, kwargs, MULTICLASS, extra) != checkpoint.to_bytes(model, arch, kwargs, MULTICLASS, extra)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo owned > owned.txt",))
+
+
+@pytest.mark.parametrize(
+    "content, says",
+    [
+        (b"", "is empty"),
+        (b"not a checkpoint at all\n", "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Unsupported operand"),
+        ("truncated", "is not a readable checkpoint"),
+        (pickle.dumps({"state_dict": _Evil()}), "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Unsupported"),
+        ("evil-torch", "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Trying to load unsupported GLOBAL posix.system"),
+        ("other-torch", "is a torch file but not this pipeline's checkpoint"),
+    ],
+)
+def test_unreadable_checkpoint_is_one_line_naming_the_file_and_the_fix(tmp_path, monkeypatch, content, says):
+    monkeypatch.chdir(tmp_path)
+    path = Path("models/ann.pt")
+    path.parent.mkdir()
+    model, arch, kwargs = _model()
+    if content == "truncated":
+        content = checkpoint.to_bytes(model, arch, kwargs, MULTICLASS, {})[:5000]
+    elif content == "evil-torch":
+        torch.save({"arch": "mlp", "kwargs": {}, "state_dict": _Evil()}, path)
+    elif content == "other-torch":
+        torch.save({"weights": torch.zeros(2)}, path)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    with pytest.raises(checkpoint.CheckpointError) as caught:
+        checkpoint.load(path)
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith(f"{path} ") and says in message
+    assert "`dvc checkout models/ann.pt`" in message and "`dvc repro -f train@ann`" in message
+    assert not Path("owned.txt").exists()
+
+
+# --- the pipeline, broken on purpose -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ann_project(tmp_path_factory):
+    """A committed project after `dvc repro train@ann` on generated data (3 stages)."""
+    repo = tmp_path_factory.mktemp("failures")
+    copy_project(repo)
+    for args in (("init", "-q", "-b", "main"), ("config", "user.name", "t"), ("config", "user.email", "t@example.invalid"), ("config", "commit.gpgsign", "false")):
+        git(repo, *args)
+    mirror = tmp_path_factory.mktemp("mirror")
+    edit_params(repo / "params.yaml", write_mnist(mirror, n_train=1000, n_test=300, seed=0))
+    env = base_env()
+    env["MNIST_MIRROR"] = str(mirror)
+    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+    run([DVC, "repro", "train@ann"], repo, env)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "ann trained")
+    return repo, env
+
+
+def snapshot(repo: Path) -> dict[str, str]:
+    """SHA-256 of the train stage's outputs and the data (what a failure must not touch)."""
+    files = ["models/ann.pt", "plots/ann/history.csv", "plots/ann/steps.csv", "metrics/ann-train.json", *(f"data/processed/{n}" for n in ("train.npz", "val.npz", "test.npz", "info.json"))]
+    return {f: hashlib.sha256((repo / f).read_bytes()).hexdigest() for f in files}
+
+
+def leftovers(repo: Path) -> list[str]:
+    return sorted(str(p.relative_to(repo)) for p in repo.rglob("*") if p.name.startswith((".staging-", ".download-", ".tmp")) and ".git" not in p.parts and ".dvc" not in p.parts)
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The stage's own lines in DVC's output (DVC adds its ERROR line about the failed command)."""
+    return [line for line in stderr.splitlines() if line.startswith(("error: ", "interrupted"))]
+
+
+def mlflow_statuses(env: dict[str, str]) -> list[str]:
+    code = (
+        "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]);"
+        "print(' '.join(r.info.status for r in mlflow.search_runs(search_all_experiments=True, output_format='list', order_by=['attributes.start_time ASC'])))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, env["MLFLOW_TRACKING_URI"]], capture_output=True, text=True, timeout=120, check=True)
+    return out.stdout.split()
+
+
+@pytest.mark.e2e
+def test_bad_param_leaves_results_and_says_how_to_restore_params(ann_project):
+    repo, env = ann_project
+    before = snapshot(repo)
+    for setting, key, says in (("init.k1=abc", "init.k1", "expected a number, got str 'abc'"), ("ann.train.lr=.nan", "ann.train.lr", "expected a number, got str '.nan'")):
+        result = run([DVC, "exp", "run", "-S", setting], repo, env, check=False)
+        assert result.returncode != 0
+        lines = error_lines(result.stderr)
+        assert lines == [f"error: params.yaml: {key}: {says}. Fix params.yaml, or restore the committed one with `git checkout params.yaml` (`git diff params.yaml` shows what changed)."], result.stderr
+        assert "Traceback" not in result.stderr and "`git checkout params.yaml`" in result.stderr
+        assert snapshot(repo) == before and not leftovers(repo)
+        git(repo, "checkout", "params.yaml")  # the command the message gives
+        status = run([DVC, "status", "train@ann"], repo, env)
+        assert "up to date" in status.stdout, status.stdout
+
+
+@pytest.mark.e2e
+def test_divergence_stops_in_a_few_steps_writes_nothing_and_fails_the_run(ann_project):
+    repo, env = ann_project
+    before, runs_before = snapshot(repo), mlflow_statuses(env)
+    result = run([DVC, "exp", "run", "-S", "ann.train.lr=1e6", "train@ann"], repo, env, check=False)
+    assert result.returncode != 0
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, result.stderr
+    line = lines[0]
+    assert line.startswith("error: train@ann: training diverged at epoch 1 of 2, step ") and "learning rate 1e+06, k0 " in line
+    assert int(line.split(", step ")[1].split(":")[0]) <= 5
+    assert line.endswith("; nothing written. Lower ann.train.lr or start init.k0/init.k1 nearer 0 and 1 (`git checkout params.yaml` restores the committed values).")
+    assert snapshot(repo) == before and not leftovers(repo)
+    assert mlflow_statuses(env) == [*runs_before, "FAILED"]
+    git(repo, "checkout", "params.yaml")
+
+
+def _interrupt(repo: Path, env: dict[str, str], signum: int, whole_group: bool) -> tuple[int, str]:
+    """Start a long `dvc repro train@ann`, wait for its second epoch, then signal it."""
+    with open(repo / "params.yaml", encoding="utf-8") as fh:
+        params = yaml.safe_load(fh)
+    text = (repo / "params.yaml").read_text(encoding="utf-8")
+    epochs = params["ann"]["train"]["epochs"]
+    (repo / "params.yaml").write_text(text.replace(f"    epochs: {epochs}\n", "    epochs: 400\n", 1), encoding="utf-8")
+    proc = subprocess.Popen([DVC, "repro", "train@ann"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    output = []
+    try:
+        deadline = time.monotonic() + 180
+        for line in proc.stdout:
+            output.append(line)
+            if line.startswith("epoch   2/400"):
+                break
+            assert time.monotonic() < deadline, "training never reached epoch 2"
+        if whole_group:  # Ctrl-C in a terminal: every process of the group
+            os.killpg(proc.pid, signum)
+        else:  # a process manager stopping the training process itself
+            import psutil
+
+            children = [p for p in psutil.Process(proc.pid).children(recursive=True) if "stages.train" in " ".join(p.cmdline())]
+            assert len(children) == 1
+            children[0].send_signal(signum)
+        output.extend(proc.stdout)
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    (repo / "params.yaml").write_text(text, encoding="utf-8")
+    return proc.returncode, "".join(output)
+
+
+@pytest.mark.e2e
+@pytest.mark.parametrize("signum, whole_group", [(signal.SIGTERM, False), (signal.SIGINT, True)])
+def test_interruption_is_one_line_keeps_results_and_kills_the_run(ann_project, signum, whole_group):
+    repo, env = ann_project
+    before, runs_before = snapshot(repo), mlflow_statuses(env)
+    returncode, output = _interrupt(repo, env, signum, whole_group)
+    assert returncode != 0
+    lines = error_lines(output)
+    assert len(lines) == 1 and lines[0].startswith("interrupted at epoch ") and lines[0].endswith(" of 400; nothing written"), output
+    assert "Traceback" not in output and "KeyboardInterrupt" not in output
+    if not whole_group:
+        assert f"exited with {128 + signum}" in output  # DVC reports the conventional status
+    assert snapshot(repo) == before and not leftovers(repo)
+    assert mlflow_statuses(env) == [*runs_before, "KILLED"]
+    status = run([DVC, "status", "train@ann"], repo, env)
+    assert "up to date" in status.stdout, status.stdout  # the lock still describes what is there
