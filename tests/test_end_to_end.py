@@ -339,3 +339,82 @@ def test_temp_experiment_logs_to_project_store(project: Project) -> None:
     artifacts = repo / "mlruns" / run_.info.artifact_uri[len((repo / "mlruns").as_uri()) + 1 :]
     assert (artifacts / "evaluation" / "ann.json").is_file()
     assert {p.name for p in (artifacts / "plots").glob("*.png")} == ANN_PNGS
+
+
+# --- Working as a team: a DVC remote ----------------------------------------------------------
+# Issue 10. The DVC cache (data and checkpoints) travels through a DVC remote, the rest (code,
+# params, dvc.lock, and the `cache: false` metrics, plot data and report) through git.
+RESULTS = ("params.yaml", "dvc.lock", "metrics", "plots", "reports")  # what `git add` takes after a run
+# The evaluate stages the clone re-runs on its pulled checkpoints. One is enough to show the pulled
+# checkpoint and test split give the owner's bytes (every checkpoint is compared byte for byte, and
+# `dvc status` checks every hash); each costs 6-12 s here (imports, a new MLflow store), all five 30 s.
+REEVALUATED = ("ann",)
+
+
+def git_run(repo: Path, *args: str) -> str:
+    """`git` in ``repo`` with a time limit; fails the test with git's output."""
+    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0:
+        pytest.fail(f"git {' '.join(args)} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc.stdout
+
+
+def evaluation_files(repo: Path, models: tuple[str, ...]) -> dict[str, bytes]:
+    """What the models' evaluate stages write, by path: metrics/<model>.json and its plot data."""
+    names = ("metrics/{}.json", "plots/{}/per_class.csv", "plots/{}/roc.csv", "plots/{}/confusion.csv")
+    return {n.format(m): (repo / n.format(m)).read_bytes() for m in models for n in names}
+
+
+def test_dvc_remote_push_clone_pull(project: Project, tmp_path: Path) -> None:
+    """Push a full run to a local-folder DVC remote; a fresh clone pulls it and is complete.
+
+    The clone runs as a teammate's machine would: no MNIST mirror (the data comes from the
+    remote, nothing is downloaded) and no MLflow store (evaluate goes on without one). In it
+    `dvc status` is clean, `dvc repro` reruns nothing, and re-running evaluate on the pulled
+    checkpoints rewrites the committed metrics byte for byte."""
+    repo, env = project.repo, project.env
+    storage = tmp_path / "dvc-storage"
+
+    # The owner: add the remote, commit it with the results (after the other tests the workspace
+    # holds an applied experiment: that is what gets shared), push the cache.
+    run([DVC, "remote", "add", "--force", "-d", "storage", str(storage)], repo, env)
+    status = run([DVC, "status"], repo, env)
+    assert "Data and pipelines are up to date." in status.stdout, status.stdout
+    git_run(repo, "add", ".dvc/config", *RESULTS)
+    git_run(repo, "commit", "-q", "-m", "DVC remote; results")
+    assert git_run(repo, "status", "--porcelain") == "", "`git add` of the results left files out"
+    pushed = run([DVC, "push"], repo, env)
+    assert re.search(r"\d+ files? pushed", pushed.stdout), pushed.stdout
+    cloud = run([DVC, "status", "--cloud"], repo, env)
+    assert "Cache and remote 'storage' are in sync." in cloud.stdout, cloud.stdout
+    expected = evaluation_files(repo, REEVALUATED)
+
+    # The teammate: clone, pull. No mirror, no MLflow store, no cache of the owner's.
+    clone = tmp_path / "clone"
+    git_run(tmp_path, "clone", "-q", str(repo), str(clone))
+    mate = base_env()
+    assert "MNIST_MIRROR" not in mate and "MLFLOW_TRACKING_URI" not in mate
+    assert not list(clone.glob("models/*.pt")) and not (clone / "data/raw").exists()  # git has none of the cache
+    pulled = run([DVC, "pull"], clone, mate)
+    out = pulled.stdout + pulled.stderr
+    assert re.search(r"\d+ files? fetched", out), out
+    for model in MODELS:
+        assert (clone / f"models/{model}.pt").read_bytes() == (repo / f"models/{model}.pt").read_bytes()
+    status = run([DVC, "status"], clone, mate)
+    assert "Data and pipelines are up to date." in status.stdout, status.stdout
+
+    noop = run([DVC, "repro"], clone, mate)
+    out = noop.stdout + noop.stderr
+    assert stages_ran(out) == set(), out
+    assert all(skipped(out, stage) for stage in STAGES), out
+
+    # Evaluate again on the pulled checkpoints: the same bytes as the owner's run.
+    stages = [f"evaluate@{m}" for m in REEVALUATED]
+    forced = run([DVC, "repro", "--force", "--single-item", *stages], clone, mate)
+    out = forced.stdout + forced.stderr
+    assert stages_ran(out) == set(stages), out
+    assert "no MLflow run" in out, out  # the teammate has no store; evaluate went on without it
+    assert evaluation_files(clone, REEVALUATED) == expected
+    assert git_run(clone, "status", "--porcelain") == ""  # dvc.lock and every committed file unchanged
+    status = run([DVC, "status"], clone, mate)
+    assert "Data and pipelines are up to date." in status.stdout, status.stdout
