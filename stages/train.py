@@ -1,6 +1,8 @@
 """Stage train@<model>: train one model of the pipeline from its params section.
 
 Usage: python -m stages.train MODEL   (ann, mlp, lenet5, deepcnn or square)
+With MNISTFLOW_NPROC=N (N > 1) it re-launches itself under torchrun with N processes and
+exits with torchrun's status (mnistflow.distributed).
 """
 import sys
 
@@ -8,12 +10,16 @@ from stages import run
 
 
 def main() -> None:
-    from mnistflow import paths
+    from mnistflow import distributed, paths
     from mnistflow.config import load_params
-    from mnistflow.workflow.train import train
 
     if len(sys.argv) != 2:
         sys.exit("usage: python -m stages.train MODEL")
+    status = distributed.relaunch("stages.train", sys.argv[1:])
+    if status is not None:
+        sys.exit(status)
+    from mnistflow.workflow.train import train
+
     train(sys.argv[1], load_params(paths.PARAMS))
 
 

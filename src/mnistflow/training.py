@@ -308,6 +308,7 @@ def _train_epochs(
 ) -> None:
     """``fit``'s loop: epoch 0 evaluated, then ``cfg.epochs`` epochs of steps, each evaluated."""
     steps_per_epoch = math.ceil(len(y_train) / cfg.batch_size)
+    shard = getattr(engine, "shard", None)  # one rank of several (mnistflow.distributed): its slice of each batch
     record(0, get_lr(0, cfg), 0.0)
     step = 0
     for epoch in range(cfg.epochs):
@@ -316,6 +317,8 @@ def _train_epochs(
         for i in range(0, len(order), cfg.batch_size):
             lr = get_lr(epoch + i / len(order), cfg)
             batch = order[i : i + cfg.batch_size]
+            if shard is not None:
+                batch = shard(batch)
             x = x_train[batch]
             if augment is not None:
                 x = augment(x)

@@ -5,7 +5,7 @@ from typing import Any
 
 import torch
 
-from mnistflow import checkpoint, paths, tracking
+from mnistflow import checkpoint, distributed, paths, tracking
 from mnistflow.config import MLPTraining, Params
 from mnistflow.data.prepare import load_splits, relabel
 from mnistflow.evaluation import choose_threshold
@@ -41,9 +41,13 @@ def train(name: str, params: Params) -> dict[str, float]:
     cfg = spec.train
     numpy_backend = isinstance(cfg, MLPTraining) and cfg.backend == "numpy"
     configure_threads()
+    lead = distributed.is_lead(numpy_backend)
     seed_everything(cfg.seed)
     model = build_model(spec.arch, spec.kwargs)
     splits = relabel(load_splits(), spec.task)
+    if not lead:  # another rank under torchrun: trains in step with rank 0, which alone writes and logs
+        distributed.fit(model, splits, cfg, spec.task)
+        return {}
     stage = f"train@{name}"
     backend = "numpy" if numpy_backend else "torch"
     print(f"{stage}: {describe(spec.arch, spec.kwargs)} ({backend}) on {splits.info['sizes']} images, {cfg.epochs} epochs", flush=True)
@@ -59,7 +63,7 @@ def train(name: str, params: Params) -> dict[str, float]:
                 history = fit(engine, splits, cfg, spec.task, on_epoch=on_epoch)
                 model.load_state_dict(engine.torch_state_dict())
             else:
-                history = fit(model, splits, cfg, spec.task, on_epoch=on_epoch)
+                history = distributed.fit(model, splits, cfg, spec.task, on_epoch=on_epoch)
         except Diverged as exc:  # the run ends FAILED and the staged files are dropped
             raise UserError(f"{stage}: {exc}; nothing written. {divergence_advice(name, exc)}") from None
         model.cpu()
