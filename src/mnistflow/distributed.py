@@ -34,7 +34,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from mnistflow.config import Training
-from mnistflow.errors import UserError
+from mnistflow.data.prepare import Splits
+from mnistflow.errors import Interrupted, UserError
 from mnistflow.inference import autocast, predict_logits, to_model_layout
 from mnistflow.tasks import MULTICLASS, Task
 from mnistflow.training import Diverged, History, TorchEngine, fit as fit_one, resolve_device
@@ -220,23 +221,31 @@ class DistributedEngine(TorchEngine):
 
 def fit(
     model: nn.Module,
-    splits,
+    splits: Splits,
     cfg: Training,
     task: Task = MULTICLASS,
     on_epoch: Callable[[dict[str, float], float], None] | None = None,
 ) -> History:
     """``training.fit`` in one process; under torchrun, this rank's part of the training in a
-    process group that ends with it. A rank other than 0 that sees the divergence leaves it
-    to rank 0 (the same step, with the advice) to say so and to fail the launch: it exits
-    quietly, with status 0, so that torchrun does not stop rank 0 before it has reported."""
+    process group that ends with it.
+
+    Rank 0 alone reports: a rank other than 0 that sees the divergence (rank 0 sees it at the
+    same step: the loss is all-reduced) exits quietly with status 0, so that torchrun does not
+    stop rank 0 before it has said so and failed the launch; interrupted (torchrun passes a
+    signal to every rank), it exits quietly with the signal's status.
+    """
     if world_size() <= 1:
         return fit_one(model, splits, cfg, task, on_epoch=on_epoch)
     group = start(cfg)
     try:
         return fit_one(DistributedEngine(model, cfg, task, group), splits, cfg, task, on_epoch=on_epoch)
     except Diverged:
-        if group.rank != 0:  # rank 0 diverged at the same step (the loss is all-reduced) and reports it
+        if group.rank != 0:
             raise SystemExit(0) from None
+        raise
+    except Interrupted as exc:
+        if group.rank != 0:
+            raise SystemExit(128 + exc.signum) from None
         raise
     finally:
         stop()
