@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from mnistflow import paths
 from mnistflow.config import ConfigError, PrepareSection
@@ -47,6 +46,8 @@ def prepare(
     cfg: PrepareSection,
 ) -> Splits:
     """Subset (optional, stratified), split train/val (stratified, shuffled), normalise."""
+    from sklearn.model_selection import train_test_split  # only the preprocess stage splits (1-2 s to import)
+
     index = np.arange(len(train_labels))
     if cfg.train_subset:
         if cfg.train_subset >= len(index):
