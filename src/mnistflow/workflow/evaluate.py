@@ -17,6 +17,7 @@ def evaluate(name: str, batch_size: int) -> dict[str, Any]:
 
     The files move into place only once MLflow has them too (or the store has no run for this
     checkpoint, which is reported)."""
+    tracking.check_store()  # before any work: the MLflow store answers, or one line says why not
     path = paths.checkpoint(name)
     model, task, payload = checkpoint.load(path)
     test = load_split("test")
@@ -34,8 +35,9 @@ def evaluate(name: str, batch_size: int) -> dict[str, Any]:
         write_csv(stage_file(paths.roc(name)), roc_rows(y_true, proba))
         write_csv(stage_file(paths.confusion(name)), confusion_rows(y_true, task.decide(proba)), columns=("actual", "predicted"))
         if run is not None:
-            run.log_metrics({f"test_{k}": v for k, v in metrics.items()})
             for output in outputs:
                 run.log_artifact(stage_file(output), "evaluation")
+            run.log_dataset("test", paths.split_file("test"), test.x, y_true)
+            run.log_metrics({f"test_{k}": v for k, v in metrics.items()}, dataset="test", for_model=True)
     print(f"evaluate {name}: test accuracy {metrics['accuracy']:.2%}, F1 {metrics['f1']:.4f}, ROC-AUC {metrics['roc_auc']:.5f}")
     return metrics

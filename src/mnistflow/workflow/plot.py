@@ -13,6 +13,7 @@ from mnistflow.tasks import Task
 
 def plot(name: str, gallery_size: int) -> list[Path]:
     """Draw model ``name``'s figures into ``paths.images(name)``; add them to its MLflow run."""
+    tracking.check_store()  # before any work: the MLflow store answers, or one line says why not
     path = paths.checkpoint(name)
     payload = checkpoint.read(path)
     task = Task.from_dict(payload.get("task", {}))

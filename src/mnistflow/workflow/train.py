@@ -37,6 +37,7 @@ def train(name: str, params: Params) -> dict[str, float]:
     its decision threshold chosen on the validation split, saved in the checkpoint. The files
     move into place only when everything succeeded.
     """
+    tracking.check_store()  # before any work: the MLflow store answers, or one line says why not
     spec = model_spec(name, params)
     cfg = spec.train
     numpy_backend = isinstance(cfg, MLPTraining) and cfg.backend == "numpy"
@@ -55,7 +56,7 @@ def train(name: str, params: Params) -> dict[str, float]:
 
         def on_epoch(row: dict[str, float], seconds: float) -> None:
             print(format_row(row, cfg.epochs, seconds), flush=True)
-            run.log_metrics({**row, "epoch_seconds": seconds}, step=int(row["epoch"]))
+            run.log_epoch(row, seconds)
 
         try:
             if numpy_backend:  # the from-scratch engine trains; the same nn.Module keeps the result
@@ -83,9 +84,11 @@ def train(name: str, params: Params) -> dict[str, float]:
             metrics["threshold"] = task.threshold
         write_json(stage_file(paths.train_metrics(name)), metrics)
 
-        run.log_metrics({f"final_{k}": v for k, v in metrics.items()})
         run.set_tags({tracking.CHECKPOINT_TAG: tracking.file_sha256(checkpoint_file)})
+        for split in paths.SPLITS:  # the data it trained on, by content hash
+            run.log_dataset(split, paths.split_file(split), splits[split].x, splits[split].y)
         for path in (paths.history(name), paths.steps(name), paths.train_metrics(name)):
             run.log_artifact(stage_file(path), "history")
-        run.log_model(model, input_example=splits.test.x[:2])
+        run.log_model(model, example=splits.test.x[:2], data_info=splits.info, positive=task.positive, threshold=task.threshold, step=metrics["epochs"])
+        run.log_metrics({f"final_{k}": v for k, v in metrics.items()}, for_model=True)
     return metrics
