@@ -8,7 +8,6 @@ import torch
 from mnistflow import checkpoint, distributed, paths, tracking
 from mnistflow.config import MLPTraining, Params
 from mnistflow.data.prepare import load_splits, relabel
-from mnistflow.evaluation import choose_threshold
 from mnistflow.files import staged, write_csv, write_json
 from mnistflow.models import build_model, describe, model_spec
 from mnistflow.inference import predict_logits
@@ -70,6 +69,8 @@ def train(name: str, params: Params) -> dict[str, float]:
         model.cpu()
         task = spec.task
         if task.binary:
+            from mnistflow.evaluation import choose_threshold  # scikit-learn: only the binary task needs it
+
             val_logits = predict_logits(model, torch.from_numpy(splits.val.x), amp=cfg.amp)
             task = task.with_threshold(choose_threshold(splits.val.y, task.proba(val_logits).numpy()))
         extra: dict[str, Any] = {"model": name, "backend": backend, "amp": cfg.amp, "train": spec.params, "data": splits.info}
