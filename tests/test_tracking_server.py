@@ -172,14 +172,12 @@ def test_the_pipeline_logs_to_a_tracking_server(tmp_path):
         assert {m.key: m.dataset_name for m in logged.metrics}["test_accuracy"] == "mnist-test"
         [version] = c.search_model_versions("name = 'mnist-ann'")
         assert version.run_id == run_id
-        previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        previous = mlflow.get_tracking_uri()
         try:
-            mlflow.set_tracking_uri(url)
-            mlflow.set_registry_uri(url)
+            mlflow.set_tracking_uri(url)  # the registry follows it
             served = mlflow.pyfunc.load_model("models:/mnist-ann/latest")
         finally:
-            mlflow.set_tracking_uri(previous[0])
-            mlflow.set_registry_uri(previous[1])
+            mlflow.set_tracking_uri(previous)
         import numpy as np
 
         test = np.load(repo / "data/processed/test.npz")
