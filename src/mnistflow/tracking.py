@@ -297,19 +297,26 @@ def bounded_requests(timeout: float = CHECK_TIMEOUT_S) -> Iterator[None]:
 
 @contextlib.contextmanager
 def init_lock(path: Path | None, wait_s: float = INIT_LOCK_WAIT_S) -> Iterator[None]:
-    """One process at a time creates (or first opens) the SQLite store at ``path``: an exclusive
-    lock on a file in the temporary folder named after it. MLflow's schema creation is not safe
-    against a second process doing the same (two queued experiments on a fresh mlflow.db: one
-    fails with "table ... already exists" or "duplicate column"). Bounded: after ``wait_s`` it
-    goes on without the lock."""
+    """One process at a time opens (and so maybe creates) the SQLite store at ``path``: an
+    exclusive lock on an empty file named after it in ``<tmp>/mnistflow-mlflow-locks/``.
+    MLflow's schema creation is not safe against a second process doing the same (two queued
+    experiments on a fresh mlflow.db: all but one fail with "table ... already exists" or
+    "duplicate column name"). Bounded: after ``wait_s``, or if the lock file cannot be
+    opened, it goes on without the lock (and the caller's retries)."""
     if path is None:
         yield
         return
     import fcntl
 
     key = hashlib.sha256(str(path).encode()).hexdigest()[:16]
-    lock_file = Path(tempfile.gettempdir()) / f"mnistflow-mlflow-init-{key}.lock"
-    with open(lock_file, "a+") as fh:
+    lock_file = Path(tempfile.gettempdir()) / "mnistflow-mlflow-locks" / f"{key}.lock"
+    try:
+        lock_file.parent.mkdir(exist_ok=True)
+        fh = open(lock_file, "a+")
+    except OSError:
+        yield
+        return
+    with fh:
         deadline = time.monotonic() + wait_s
         locked = False
         while True:
