@@ -39,9 +39,10 @@ STAGES = (
     *(f"evaluate@{m}" for m in MODELS),
     *(f"plot@{m}" for m in MODELS),
     "summary",
+    "report",
 )
 # What a new `init` (read by train@ann only) reruns; everything else is skipped.
-INIT_STAGES = ("train@ann", "evaluate@ann", "plot@ann", "summary")
+INIT_STAGES = ("train@ann", "evaluate@ann", "plot@ann", "summary", "report")
 SKIPPED_PREFIXES = ("dvc.lock", "metrics/", "plots/", "data/", "reports/")
 PNGS = {
     "accuracy_train_vs_test.png",

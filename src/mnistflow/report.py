@@ -1,0 +1,386 @@
+"""The results report: one self-contained HTML page, and README's results table, from the same rows.
+
+``results_rows`` turns the pipeline's files (the summary, each model's test and training
+metrics) into one row per model; ``results_markdown`` prints them as README's table
+(``scripts/results_table.py``) and ``render_html`` as the page the ``report`` stage writes to
+``reports/index.html``: every model's test results beside the seed write-ups' figures and the
+bars, the learned k0/k1, each model's PNGs inlined as ``data:`` URIs and the params sections
+that produced them. The page needs no network and no JavaScript, and the same inputs give the
+same bytes (no timestamps; files in a fixed order).
+"""
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mnistflow import paths
+from mnistflow.errors import UserError
+from mnistflow.files import read_json, staged
+
+REPORT = paths.REPORTS_DIR / "index.html"
+
+# model -> (the seed write-up's test accuracy, the bar this project sets), as fractions; None: none.
+TARGETS: dict[str, tuple[float | None, float | None]] = {
+    "ann": (None, 0.920),
+    "mlp": (0.9771, 0.985),
+    "lenet5": (0.9827, 0.991),
+    "deepcnn": (0.9929, 0.996),
+    "square": (0.9817, 0.997),
+}
+TEST_KEYS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "n")
+BINARY_KEYS = ("threshold", "tn", "fp", "fn", "tp")  # the binary (square) model's extra test results
+K_KEY = re.compile(r"k[01](_l\d+)?")  # learned activation parameters in the train metrics
+# params.yaml sections every model's results depend on (data split, evaluation, plots).
+SHARED_SECTIONS = ("prepare", "evaluate", "plot")
+# Each model's PNGs (plot stage) in the order the page shows them, with a caption; files not
+# named here follow in name order, captioned by their name.
+FIGURES = {
+    "loss_train_vs_test.png": "Loss per epoch: train, validation and test",
+    "accuracy_train_vs_test.png": "Accuracy per epoch: train, validation and test",
+    "loss_curve.png": "Loss curve: mini-batch training loss",
+    "confusion_matrix.png": "Confusion matrix (test set)",
+    "roc_curve.png": "ROC curve (test set)",
+    "misclassified.png": "Misclassified test digits",
+}
+ACTIVATION_FIGURES = {
+    "k_per_epoch.png": "k0 and k1 per epoch",
+    "activation_first_last.png": "g(x) = k0 + k1·x at the first and the last epoch",
+}
+WIDE = {"misclassified.png"}  # figures given a whole row of the grid (their labels are small)
+COMPARISON = "comparison.png"  # the summary stage's chart, in paths.SUMMARY_IMAGES
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+COLUMNS = ("model", "architecture", "test accuracy", "seed figure", "bar", "F1", "ROC-AUC", "log-loss", "epochs")
+
+
+# --- rows: the numbers, shared by README's table and the page ------------------------------------
+
+
+def results_rows(
+    models: Sequence[str],
+    summary: Mapping[str, Mapping[str, Any]],
+    test_metrics: Mapping[str, Mapping[str, Any]],
+    train_metrics: Mapping[str, Mapping[str, Any]],
+) -> list[dict[str, Any]]:
+    """One row per model, in ``models`` order: its description (from the summary), its test
+    metrics (binary models also threshold and tn/fp/fn/tp), epochs and learned k's (from the
+    training metrics), the seed write-up's figure and the bar (``TARGETS``; None where none)."""
+    rows = []
+    for model in models:
+        test, train = test_metrics[model], train_metrics[model]
+        seed, bar = TARGETS.get(model, (None, None))
+        row: dict[str, Any] = {"model": model, "description": summary[model]["description"]}
+        row.update({key: test[key] for key in TEST_KEYS})
+        row.update({key: test[key] for key in BINARY_KEYS if key in test})
+        row["epochs"] = train["epochs"]
+        row.update({key: value for key, value in train.items() if K_KEY.fullmatch(key)})
+        row.update(seed_figure=seed, bar=bar)
+        rows.append(row)
+    return rows
+
+
+def load_results(models: Sequence[str], root: Path = Path(".")) -> list[dict[str, Any]]:
+    """``results_rows`` from the files under ``root``: reports/summary.json and each model's
+    metrics/<model>.json and metrics/<model>-train.json."""
+    root = Path(root)
+    summary = read_json(root / paths.SUMMARY)
+    missing = [m for m in models if m not in summary]
+    if missing:
+        raise FileNotFoundError(f"{paths.SUMMARY} has no results for {', '.join(missing)}; run `dvc repro summary`")
+    return results_rows(
+        models,
+        summary,
+        {m: read_json(root / paths.eval_metrics(m)) for m in models},
+        {m: read_json(root / paths.train_metrics(m)) for m in models},
+    )
+
+
+def meets_bar(row: Mapping[str, Any]) -> bool | None:
+    """Whether the test accuracy reaches the bar; None when the model has none."""
+    return None if row["bar"] is None else row["accuracy"] >= row["bar"]
+
+
+def result_cells(row: Mapping[str, Any]) -> dict[str, str]:
+    """The row's values as README's table writes them, by column (``COLUMNS``), as plain text."""
+    ks = [key for key in ("k0", "k1") if key in row]
+    extra = f" ({', '.join(f'{key} = {row[key]:.3f}' for key in ks)})" if ks else ""
+    return {
+        "model": row["model"],
+        "architecture": f"{row['description']}{extra}",
+        "test accuracy": f"{row['accuracy']:.2%}",
+        "seed figure": "—" if row["seed_figure"] is None else f"{row['seed_figure']:.2%}",
+        "bar": "—" if row["bar"] is None else f"≥ {row['bar']:.1%}",
+        "F1": f"{row['f1']:.4f}",
+        "ROC-AUC": f"{row['roc_auc']:.5f}",
+        "log-loss": f"{row['log_loss']:.4f}",
+        "epochs": str(row["epochs"]),
+    }
+
+
+def results_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
+    """README's results table: a header, a rule and a line per row, each ending in a newline."""
+    lines = ["| " + " | ".join(COLUMNS) + " |", "| " + " | ".join("---" for _ in COLUMNS) + " |"]
+    for row in rows:
+        cells = result_cells(row)
+        cells["model"] = f"`{cells['model']}`"
+        cells["test accuracy"] = f"**{cells['test accuracy']}**"
+        lines.append("| " + " | ".join(cells[c] for c in COLUMNS) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# --- the page --------------------------------------------------------------------------------------
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) of a PNG, from its header; ValueError when ``data`` is not a PNG."""
+    if not data.startswith(PNG_SIGNATURE) or len(data) < 24 or data[12:16] != b"IHDR":
+        raise ValueError("not a PNG file")
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def anchor(model: str) -> str:
+    """The page's id for a model's section (letters, digits, '-' and '_' only)."""
+    return "model-" + re.sub(r"[^A-Za-z0-9_-]", "-", model)
+
+
+def _figure(data: bytes, caption: str, alt: str, wide: bool = False) -> str:
+    width, height = png_size(data)
+    uri = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+    css = ' class="wide"' if wide else ""
+    return (
+        f'<figure{css}><img src="{uri}" alt="{_e(alt)}" width="{width}" height="{height}">'
+        f"<figcaption>{_e(caption)}</figcaption></figure>"
+    )
+
+
+def _value(value: Any) -> str:
+    """A params value as YAML writes it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_value(v) for v in value) + "]"
+    return str(value)
+
+
+def _flatten(data: Any, prefix: str) -> list[tuple[str, str]]:
+    if isinstance(data, Mapping):
+        return [pair for key, value in data.items() for pair in _flatten(value, f"{prefix}.{key}")]
+    return [(prefix, _value(data))]
+
+
+def _params_table(params: Mapping[str, Any], sections: Sequence[str]) -> str:
+    pairs = [pair for section in sections if section in params for pair in _flatten(params[section], section)]
+    if not pairs:
+        return "<p>No params.yaml sections.</p>"
+    body = "\n".join(f"<tr><th>{_e(key)}</th><td><code>{_e(value)}</code></td></tr>" for key, value in pairs)
+    return f'<table class="params"><tbody>\n{body}\n</tbody></table>'
+
+
+def _key_values(pairs: Sequence[tuple[str, str]]) -> str:
+    body = "\n".join(f"<tr><th>{_e(key)}</th><td>{_e(value)}</td></tr>" for key, value in pairs)
+    return f'<table class="kv"><tbody>\n{body}\n</tbody></table>'
+
+
+def _overview_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    head = "".join(f"<th>{_e(c)}</th>" for c in (*COLUMNS[:5], "meets bar", *COLUMNS[5:]))
+    lines = []
+    for row in rows:
+        c = {key: _e(value) for key, value in result_cells(row).items()}
+        met = meets_bar(row)
+        verdict = '<td class="na">—</td>' if met is None else f'<td class="{"pass" if met else "fail"}">{"yes" if met else "no"}</td>'
+        lines.append(
+            f'<tr><td><a href="#{anchor(row["model"])}"><code>{c["model"]}</code></a></td><td>{c["architecture"]}</td>'
+            f'<td class="num"><strong>{c["test accuracy"]}</strong></td><td class="num">{c["seed figure"]}</td>'
+            f'<td class="num">{c["bar"]}</td>{verdict}<td class="num">{c["F1"]}</td><td class="num">{c["ROC-AUC"]}</td>'
+            f'<td class="num">{c["log-loss"]}</td><td class="num">{c["epochs"]}</td></tr>'
+        )
+    body = "\n".join(lines)
+    return f'<table class="results"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>'
+
+
+def _model_section(row: Mapping[str, Any], figures: Mapping[str, bytes], params: Mapping[str, Any], sections: Sequence[str]) -> str:
+    model = row["model"]
+    cells = result_cells(row)
+    met = meets_bar(row)
+    results = [
+        ("test accuracy", cells["test accuracy"]),
+        ("seed figure", cells["seed figure"]),
+        ("bar", cells["bar"] + ("" if met is None else " (met)" if met else " (not met)")),
+        ("F1", cells["F1"]),
+        ("precision", f"{row['precision']:.4f}"),
+        ("recall", f"{row['recall']:.4f}"),
+        ("ROC-AUC", cells["ROC-AUC"]),
+        ("log-loss", cells["log-loss"]),
+        ("test images", f"{row['n']:,}"),
+        ("epochs", cells["epochs"]),
+    ]
+    parts = [f'<section id="{anchor(model)}">', f"<h2><code>{_e(model)}</code>: {_e(row['description'])}</h2>", '<div class="cols">', "<div>", "<h3>Test results</h3>", _key_values(results)]
+    if all(key in row for key in BINARY_KEYS):
+        parts += [
+            f"<h3>Decision threshold {row['threshold']:.4f}</h3>",
+            '<table class="confusion"><thead><tr><th></th><th>predicted negative</th><th>predicted positive</th></tr></thead><tbody>',
+            f'<tr><th>actual negative</th><td class="num">tn {row["tn"]:,}</td><td class="num">fp {row["fp"]:,}</td></tr>',
+            f'<tr><th>actual positive</th><td class="num">fn {row["fn"]:,}</td><td class="num">tp {row["tp"]:,}</td></tr>',
+            "</tbody></table>",
+        ]
+    parts += ["</div>", "<div>", "<h3>Parameters</h3>", _params_table(params, sections), "</div>", "</div>"]
+    ks = sorted(key for key in row if K_KEY.fullmatch(key))
+    activation = [name for name in ACTIVATION_FIGURES if name in figures]
+    if ks or activation:
+        parts.append("<h3>Learned activation</h3>")
+        if "k0" in row and "k1" in row:
+            parts.append(f'<p class="formula">g(x) = {row["k0"]:.4f} + {row["k1"]:.4f}·x after the last epoch</p>')
+        if set(ks) - {"k0", "k1"}:  # one pair per layer: each layer's k's
+            parts.append(_key_values([(key, f"{row[key]:.4f}") for key in ks]))
+        parts.append('<div class="figures">' + "".join(_figure(figures[n], ACTIVATION_FIGURES[n], f"{model}: {ACTIVATION_FIGURES[n]}") for n in activation) + "</div>")
+    others = [n for n in FIGURES if n in figures] + sorted(n for n in figures if n not in FIGURES and n not in ACTIVATION_FIGURES)
+    parts.append("<h3>Figures</h3>")
+    if others:
+        parts.append('<div class="figures">' + "".join(_figure(figures[n], FIGURES.get(n, n), f"{model}: {FIGURES.get(n, n)}", n in WIDE) for n in others) + "</div>")
+    else:
+        parts.append("<p>No figures.</p>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+CSS = """\
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1f24;margin:0 auto;max-width:1240px;padding:0 20px 40px}
+h1{margin:24px 0 4px}h2{border-top:2px solid #d0d7de;padding-top:18px;margin-top:36px}h3{margin:18px 0 6px}
+nav ol{columns:3;padding-left:20px}code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:0.92em}
+table{border-collapse:collapse;margin:6px 0}th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
+thead th{background:#f3f5f7}.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
+.pass{color:#116329;font-weight:600}.fail{color:#b42318;font-weight:600}.na{color:#6e7781}
+table.params{font-size:13px}table.params th{font-weight:normal;color:#424a53}
+.cols{display:flex;flex-wrap:wrap;gap:32px}.formula{font-size:1.1em}
+.figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:16px}
+figure{margin:0;border:1px solid #d0d7de;padding:6px;background:#fff}figure.wide{grid-column:1/-1}figure img{max-width:100%;height:auto;display:block;margin:0 auto}
+figcaption{font-size:13px;color:#424a53;text-align:center}footer{margin-top:40px;color:#6e7781;font-size:13px}
+"""
+
+
+def render_html(
+    rows: Sequence[Mapping[str, Any]],
+    figures: Mapping[str, Mapping[str, bytes]],
+    params: Mapping[str, Any],
+    reads: Mapping[str, Sequence[str]] | None = None,
+    comparison: bytes | None = None,
+) -> str:
+    """The report page. ``rows`` from ``results_rows``; ``figures``: model -> PNG file name ->
+    bytes; ``params``: params.yaml as a dict; ``reads``: model -> the params sections its
+    results come from (default: the model's own); ``comparison``: the summary chart's PNG."""
+    reads = reads or {}
+    toc = ['<li><a href="#overview">Overview</a></li>']
+    toc += [f'<li><a href="#{anchor(r["model"])}"><code>{_e(r["model"])}</code>: {_e(r["description"])}</a></li>' for r in rows]
+    shared = [s for s in SHARED_SECTIONS if s in params]
+    if shared:
+        toc.append('<li><a href="#shared-params">Shared parameters</a></li>')
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en">',
+        "<head>",
+        '<meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        "<title>mnistflow: results report</title>",
+        f"<style>\n{CSS}</style>",
+        "</head>",
+        "<body>",
+        "<header><h1>mnistflow: results report</h1>",
+        f"<p>{len(rows)} models trained, evaluated and plotted by the DVC pipeline; every number, figure and parameter below "
+        "is read from its outputs (<code>reports/summary.json</code>, <code>metrics/</code>, <code>plots/</code>, "
+        "<code>params.yaml</code>). Rebuild this page with <code>dvc repro report</code>.</p></header>",
+        '<nav aria-label="contents"><h2 id="contents">Contents</h2><ol>' + "".join(toc) + "</ol></nav>",
+        '<section id="overview">',
+        "<h2>Overview: test results</h2>",
+        "<p>Test accuracy against the figure of the seed write-up and the bar set for this project. "
+        "F1 and ROC-AUC are macro averages over the ten digits (ROC-AUC one-vs-rest); for a binary model they are "
+        "the positive class's, at its decision threshold.</p>",
+        _overview_table(rows),
+    ]
+    if comparison is not None:
+        parts.append('<div class="figures">' + _figure(comparison, "Test accuracy and F1, every model", "models compared on the test set") + "</div>")
+    parts.append("</section>")
+    for row in rows:
+        model = row["model"]
+        parts.append(_model_section(row, figures.get(model, {}), params, reads.get(model, [model])))
+    if shared:
+        parts += [
+            '<section id="shared-params">',
+            "<h2>Shared parameters</h2>",
+            "<p>The params.yaml sections every model's results depend on.</p>",
+            _params_table(params, shared),
+            "</section>",
+        ]
+    parts += ["<footer>Written by <code>python -m stages.report</code> (src/mnistflow/report.py).</footer>", "</body>", "</html>"]
+    return "\n".join(parts) + "\n"
+
+
+# --- the stage -------------------------------------------------------------------------------------
+
+
+def sections_read(models: Sequence[str], dvc_yaml: Path = paths.DVC_YAML) -> dict[str, list[str]]:
+    """model -> the params.yaml sections its results come from: its own, then the one its
+    entry in dvc.yaml's ``vars: models`` ``reads`` (ann: ``init``)."""
+    import yaml
+
+    with open(dvc_yaml, encoding="utf-8") as fh:
+        document = yaml.safe_load(fh)
+    entries: dict[str, Any] = {}
+    for entry in document.get("vars", []):
+        if isinstance(entry, dict) and "models" in entry:
+            entries = entry["models"] or {}
+    result = {}
+    for model in models:
+        reads = (entries.get(model) or {}).get("reads") or []
+        reads = [reads] if isinstance(reads, str) else list(reads)
+        result[model] = list(dict.fromkeys([model, *reads]))
+    return result
+
+
+def load_figures(models: Sequence[str], root: Path = Path(".")) -> dict[str, dict[str, bytes]]:
+    """model -> PNG file name -> bytes, for every PNG in plots/<model>/images."""
+    figures = {}
+    for model in models:
+        folder = Path(root) / paths.images(model)
+        if not folder.is_dir():
+            raise FileNotFoundError(f"{paths.images(model)} is missing; run `dvc repro plot@{model}`")
+        figures[model] = {png.name: png.read_bytes() for png in sorted(folder.glob("*.png"))}
+        for name, data in figures[model].items():
+            if not data.startswith(PNG_SIGNATURE):
+                raise UserError(f"{paths.images(model) / name} is not a PNG file; run `dvc repro -f plot@{model}`")
+    return figures
+
+
+def build_report(models: Sequence[str], root: Path = Path(".")) -> str:
+    """The page for ``models`` from the files under ``root`` (the project)."""
+    import yaml
+
+    root = Path(root)
+    with open(root / paths.PARAMS, encoding="utf-8") as fh:
+        params = yaml.safe_load(fh) or {}
+    comparison = root / paths.SUMMARY_IMAGES / COMPARISON
+    return render_html(
+        load_results(models, root),
+        load_figures(models, root),
+        params,
+        sections_read(models, root / paths.DVC_YAML),
+        comparison.read_bytes() if comparison.is_file() else None,
+    )
+
+
+def write_report(models: Sequence[str], root: Path = Path(".")) -> Path:
+    """Write ``reports/index.html`` under ``root`` all at once (nothing on any error); return its path."""
+    page = build_report(models, root).encode("utf-8")
+    with staged(root) as stage_file:
+        stage_file(REPORT).write_bytes(page)
+    n_figures = page.count(b'src="data:image/png;base64,')
+    print(f"{REPORT}: {len(models)} models, {n_figures} figures inlined, {len(page) / 1e6:.1f} MB")
+    return Path(root) / REPORT
