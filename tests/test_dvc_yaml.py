@@ -49,7 +49,7 @@ def test_the_model_list_is_written_once_and_matches_the_params_sections(stages, 
     assert MODELS == ["ann", "mlp", "lenet5", "deepcnn", "square"]
     assert tuple(MODELS) == MODEL_SECTIONS  # one params.yaml section per model, same order
     per_model = {f"{kind}@{m}" for kind in ("train", "evaluate", "plot") for m in MODELS}
-    assert set(stages) == {"download", "preprocess", "summary", *per_model}
+    assert set(stages) == {"download", "preprocess", "summary", "report", *per_model}
     for name in ("train", "evaluate", "plot"):
         assert dvc_yaml["stages"][name]["foreach"] == "${models}"
     assert stages["summary"].cmd == "python -m stages.summary"  # reads paths.pipeline_models()
@@ -72,7 +72,9 @@ def test_stage_outs_are_the_paths_the_code_writes(stages):
 def test_only_data_and_models_are_cached_and_metrics_are_json(stages):
     for name, stage in stages.items():
         for out in stage.outs:
-            cached = out.def_path.startswith(("data/", "models/"))
+            # Data, checkpoints and the report page (it inlines every PNG) go to the DVC cache;
+            # metrics and plot data are committed to git.
+            cached = out.def_path.startswith(("data/", "models/")) or out.def_path == "reports/index.html"
             assert out.use_cache == cached, f"{name}: {out.def_path}"
             if out.metric:
                 assert out.def_path.startswith("metrics/") and out.def_path.endswith(".json")
