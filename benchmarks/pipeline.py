@@ -169,7 +169,7 @@ def main() -> None:
     print(f"{cpu_name()}, {os.cpu_count()} cores; torch threads as configured; clone in {repo}")
     total, stages = run_repro(repo, env)
 
-    print(f"\n| stage | wall | epochs | fixed cost | images/s | peak RSS | test accuracy |")
+    print("\n| stage | wall | epochs | fixed cost | images/s | peak RSS | test accuracy |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, info in stages.items():
         epochs = info["epochs"]

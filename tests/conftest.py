@@ -92,3 +92,23 @@ def prepare_section(**overrides):
     from mnistflow.config import PrepareSection
 
     return PrepareSection(**{"seed": 0, "val_fraction": 0.1, "standardize": False, "train_subset": 0, **overrides})
+
+
+def wait_for(url: str, proc, timeout: float, what: str) -> None:
+    """Poll ``url`` until it answers 200, failing the test if ``proc`` exits or ``timeout`` passes."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited {proc.returncode}:\n{proc.stdout.read() if proc.stdout else ''}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.5)
+    pytest.fail(f"{what} did not answer {url} within {timeout:.0f} s")

@@ -15,7 +15,6 @@ import os
 import signal
 import socket
 import subprocess
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -24,7 +23,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_mnist
+from conftest import wait_for, write_mnist
 from mnistflow import checkpoint
 from test_end_to_end import VENV_BIN, base_env, copy_project, edit_params
 
@@ -54,21 +53,6 @@ def post(url: str, body: bytes) -> tuple[int, dict]:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read() or b"{}")
-
-
-def wait_until_serving(proc: subprocess.Popen, url: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"mlflow models serve exited {proc.returncode}:\n{proc.stdout.read()}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"mlflow models serve did not answer {url} within {timeout:.0f} s")
 
 
 def run_stage(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -102,7 +86,7 @@ def test_the_registered_model_answers_http_requests(tmp_path):
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_until_serving(server, f"{base}/ping", START_TIMEOUT_S)
+        wait_for(f"{base}/ping", server, START_TIMEOUT_S, "mlflow models serve")
         raw = project / "data/raw/t10k-images-idx3-ubyte.gz"
         status, answer = post(f"{base}/invocations", request_body(raw, 0, 2))
         assert status == 200, answer

@@ -19,7 +19,6 @@ import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import time
 from pathlib import Path
@@ -379,8 +378,6 @@ def test_a_silent_server_is_one_line_after_the_timeout(store, monkeypatch):
 
 
 def test_a_truncated_store_is_one_line(store):
-    import mlflow
-
     with tracking.training_run("train@ann", "ann", {"a": 1}) as run:
         run.log_metrics({"loss/train": 1.0})
     path = tracking.sqlite_file(store)

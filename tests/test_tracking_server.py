@@ -23,13 +23,11 @@ import socket
 import subprocess
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-from conftest import write_mnist
+from conftest import wait_for, write_mnist
 from test_end_to_end import DVC, VENV_BIN, base_env, copy_project, edit_params, git, run, stages_ran
 
 pytestmark = pytest.mark.e2e
@@ -60,21 +58,6 @@ def stop(proc: subprocess.Popen) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-
-
-def wait_for(url: str, proc: subprocess.Popen, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"{what} exited {proc.returncode}:\n{proc.stdout.read() if proc.stdout else ''}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"{what} did not answer {url} within {timeout:.0f} s")
 
 
 class Server:
