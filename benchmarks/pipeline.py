@@ -184,7 +184,7 @@ def main() -> None:
     print(f"\nfull `dvc repro` from an empty cache: {total:.0f} s ({total / 60:.1f} min), peak RSS {peak / 2**20:,.0f} MiB")
     print(f"no-op `dvc repro`: {timed([str(VENV_BIN / 'dvc'), 'repro'], repo, env):.1f} s")
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "-qm", "bench run"], cwd=repo, check=True)
+    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "--allow-empty", "-qm", "bench run"], cwd=repo, check=True)
     print(f"`dvc exp run -S init.k1=0.5`: {timed([str(VENV_BIN / 'dvc'), 'exp', 'run', '-S', 'init.k1=0.5'], repo, env):.1f} s")
 
     deep = stages.get("train@deepcnn")
