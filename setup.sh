@@ -12,6 +12,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 echo "installing requirements.txt into .venv (torch takes about a minute)"
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+# The package itself, editable: the `mnistflow` command (`mnistflow predict my_digit.png`); its
+# dependencies are requirements.txt, installed just above.
+.venv/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
 # The stages run `python`: the venv's, with it first on PATH.
 source .venv/bin/activate
 dvc repro "$@"

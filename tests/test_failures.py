@@ -187,7 +187,9 @@ def _interrupt(repo: Path, env: dict[str, str], signum: int, whole_group: bool) 
         else:  # a process manager stopping the training process itself
             import psutil
 
-            children = [p for p in psutil.Process(proc.pid).children(recursive=True) if "stages.train" in " ".join(p.cmdline())]
+            # The python process itself, not the shell DVC may start it through (`sh -c "python -m
+            # stages.train ann"`: bash execs the command, dash keeps a parent shell).
+            children = [p for p in psutil.Process(proc.pid).children(recursive=True) if "stages.train" in p.cmdline()]
             assert len(children) == 1
             children[0].send_signal(signum)
         output.extend(proc.stdout)
