@@ -2,7 +2,7 @@
 
     python benchmarks/cnn_speed.py [--batches 30] [--batch-size 128]
 
-For each model: float32 vs bfloat16 autocast, contiguous vs channels_last, and the cost of
+For each convolutional model as params.yaml configures it: float32 vs bfloat16 autocast, contiguous vs channels_last, and the cost of
 the torchvision v2 augmentation. Figures are images per second of a full training step
 (forward, backward, Adam) on random data.
 """
@@ -19,7 +19,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from mnistflow.config import AugmentSettings  # noqa: E402
 from mnistflow.data.augment import make_augmenter, random_affine  # noqa: E402
-from mnistflow.models.cnn import DeepCNN, LeNet5  # noqa: E402
+from mnistflow.config import load_params  # noqa: E402
+from mnistflow.models import build_model, describe, model_spec  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CNNS = ("lenet5", "deepcnn", "square")  # the convolutional models, as params.yaml configures them
 
 
 def throughput(model: torch.nn.Module, batches: int, batch_size: int, bf16: bool, channels_last: bool) -> float:
@@ -46,13 +50,15 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     args = parser.parse_args()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, batch {args.batch_size}")
-    models = (("lenet5", LeNet5), ("lenet5 16-32", lambda: LeNet5(channels=(16, 32))), ("deepcnn 32-64", DeepCNN), ("deepcnn 64-64", lambda: DeepCNN(channels=(64, 64))))
-    for name, make in models:
+    params = load_params(ROOT / "params.yaml")
+    for name in CNNS:
+        spec = model_spec(name, params)
+        print(f"{name}: {describe(spec.arch, spec.kwargs)}")
         for bf16 in (False, True):
             for channels_last in (False, True):
                 torch.manual_seed(0)
-                rate = throughput(make(), args.batches, args.batch_size, bf16, channels_last)
-                print(f"{name:14s} {'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'contiguous   '}  {rate:7.0f} img/s  ({54000 / rate:5.1f} s per 54k-image epoch)")
+                rate = throughput(build_model(spec.arch, spec.kwargs), args.batches, args.batch_size, bf16, channels_last)
+                print(f"{name:8s} {'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'contiguous   '}  {rate:7.0f} img/s  ({54000 / rate:5.1f} s per 54k-image epoch)")
     cfg = AugmentSettings(degrees=10, translate=0.1, scale=0.1)
     transform = random_affine(cfg)
     x = torch.rand(args.batch_size, 28, 28)

@@ -124,8 +124,44 @@ def timed(args: list[str], cwd: Path, env: dict[str, str]) -> float:
     return time.monotonic() - start
 
 
+def threads_per_job(jobs: int) -> int:
+    """Each parallel job's share of the cores (README: MNISTFLOW_THREADS = cores / jobs)."""
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def run_queue(repo: Path, env: dict[str, str], jobs: int, values: tuple[str, ...], timeout_s: float = 900) -> float:
+    """Queue one experiment per ``init.k1`` value, run the queue with ``jobs`` workers, each on
+    its share of the cores, and wait until every one has finished: the wall time."""
+    dvc = str(VENV_BIN / "dvc")
+    for value in values:  # values not run before, so DVC's run cache cannot skip the training
+        subprocess.run([dvc, "exp", "run", "--queue", "-S", f"init.k1={value}"], cwd=repo, env=env, check=True, capture_output=True)
+    start = time.monotonic()
+    subprocess.run([dvc, "queue", "start", "--jobs", str(jobs)], cwd=repo, env={**env, "MNISTFLOW_THREADS": str(threads_per_job(jobs))}, check=True, capture_output=True)
+    while time.monotonic() - start < timeout_s:
+        status = subprocess.run([dvc, "queue", "status"], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+        if not re.search(r"\b(Queued|Running)\b", status):
+            break
+        time.sleep(1.0)
+    else:
+        sys.exit(f"the queue did not finish within {timeout_s:.0f} s:\n{status}")
+    seconds = time.monotonic() - start
+    if "Failed" in status:
+        sys.exit(f"a queued experiment failed:\n{status}")
+    # Stop the idle workers and wait until they are gone: a lingering one would take a job of
+    # the next queue with its own thread count.
+    subprocess.run([dvc, "queue", "stop"], cwd=repo, env=env, capture_output=True)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = subprocess.run([dvc, "queue", "status"], cwd=repo, env=env, capture_output=True, text=True).stdout
+        if "Worker status: 0 active, 0 idle" in status:
+            break
+        time.sleep(1.0)
+    return seconds
+
+
 def run_reference(main_py: Path, mirror: Path, epochs: int, env: dict[str, str]) -> list[tuple[float, float]]:
-    """pytorch/examples' mnist/main.py on the CPU: (seconds, test accuracy) per epoch."""
+    """pytorch/examples' mnist/main.py on the CPU: (seconds, test accuracy) per epoch (the
+    first epoch's seconds include its start-up: imports and reading the files)."""
     work = Path(tempfile.mkdtemp(prefix="mnist-reference-"))
     raw = work / "data" / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -136,8 +172,11 @@ def run_reference(main_py: Path, mirror: Path, epochs: int, env: dict[str, str])
     shutil.copy(main_py, work / "run" / "main.py")
     rows = []
     start = last = time.monotonic()
-    proc = subprocess.Popen([sys.executable, "main.py", "--no-accel", "--epochs", str(epochs), "--log-interval", "100000"], cwd=work / "run", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    # -u: its lines as they happen (a piped Python buffers them), so each epoch is timed as it ends.
+    proc = subprocess.Popen([sys.executable, "-u", "main.py", "--no-accel", "--epochs", str(epochs), "--log-interval", "100000"], cwd=work / "run", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = []
     for line in proc.stdout:
+        output.append(line)
         if m := REFERENCE_TEST.search(line):
             now = time.monotonic()
             rows.append((now - last, int(m.group(1)) / int(m.group(2))))
@@ -145,6 +184,8 @@ def run_reference(main_py: Path, mirror: Path, epochs: int, env: dict[str, str])
             print(f"  reference epoch {len(rows)}: {rows[-1][0]:.1f} s, {rows[-1][1]:.2%}", flush=True)
     proc.wait()
     shutil.rmtree(work, ignore_errors=True)
+    if proc.returncode or not rows:
+        sys.exit(f"the reference example failed (exit {proc.returncode}; it needs a main.py with --no-accel):\n{''.join(output[-20:])}")
     print(f"  reference total {time.monotonic() - start:.0f} s")
     return rows
 
@@ -186,6 +227,10 @@ def main() -> None:
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
     subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "--allow-empty", "-qm", "bench run"], cwd=repo, check=True)
     print(f"`dvc exp run -S init.k1=0.5`: {timed([str(VENV_BIN / 'dvc'), 'exp', 'run', '-S', 'init.k1=0.5'], repo, env):.1f} s")
+
+    for jobs, values in ((1, ("0.4", "0.6")), (2, ("0.45", "0.55"))):
+        seconds = run_queue(repo, env, jobs, values)
+        print(f"2-experiment queue (`dvc exp run --queue -S init.k1=...` x 2, then `MNISTFLOW_THREADS={threads_per_job(jobs)} dvc queue start --jobs {jobs}`): {seconds:.1f} s")
 
     deep = stages.get("train@deepcnn")
     if args.reference and deep:

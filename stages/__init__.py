@@ -6,7 +6,6 @@ SIGTERM into one line and the conventional status (130, 143).
 """
 from __future__ import annotations
 
-import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -16,18 +15,10 @@ if str(SRC) not in sys.path:
     sys.path.insert(0, str(SRC))
 
 
-def _raise_interrupted(signum: int, frame: object) -> None:
-    from mnistflow.errors import Interrupted
-
-    signal.signal(signum, signal.SIG_IGN)  # one signal is enough; a second must not interrupt the cleanup
-    raise Interrupted(signum)
-
-
 def run(main: Callable[[], object]) -> None:
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, _raise_interrupted)
-    from mnistflow.errors import Interrupted, UserError
+    from mnistflow.errors import Interrupted, UserError, handle_interrupts
 
+    handle_interrupts()
     try:
         main()
     except Interrupted as exc:

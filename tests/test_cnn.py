@@ -26,12 +26,14 @@ def augment_settings(degrees=0.0, translate=0.0, scale=0.0):
 @pytest.mark.parametrize("n_outputs", [10, 1])
 @pytest.mark.parametrize("shape", [(5, 28, 28), (5, 1, 28, 28)])
 def test_forward_shapes(n_outputs, shape):
-    for model in (LeNet5(n_outputs=n_outputs), DeepCNN(n_outputs=n_outputs), DeepCNN(channels=(8, 8, 8), n_outputs=n_outputs)):
+    lenet = dict(channels=(6, 16), dense=(120, 84), dropout=0.0, dense_dropout=0.0)
+    deep = dict(dense=(256, 128), dropout=0.25, dense_dropout=0.5)
+    for model in (LeNet5(**lenet, n_outputs=n_outputs), DeepCNN(channels=(32, 48), **deep, n_outputs=n_outputs), DeepCNN(channels=(8, 8, 8), **deep, n_outputs=n_outputs)):
         assert model.eval()(torch.rand(*shape)).shape == (5, n_outputs)
 
 
 def test_lenet5_has_lenet5s_layers_and_parameter_count():
-    model = LeNet5()
+    model = LeNet5(channels=(6, 16), dense=(120, 84), dropout=0.0, dense_dropout=0.0, n_outputs=10)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
     assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [(1, 6, (5, 5), (2, 2)), (6, 16, (5, 5), (0, 0))]
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
@@ -41,7 +43,7 @@ def test_lenet5_has_lenet5s_layers_and_parameter_count():
 
 
 def test_deepcnn_block_order_and_head():
-    model = DeepCNN(channels=(32, 64), dense=(256, 128), dropout=0.25, dense_dropout=0.5)
+    model = DeepCNN(channels=(32, 64), dense=(256, 128), dropout=0.25, dense_dropout=0.5, n_outputs=10)
     kinds = [type(m).__name__ for m in model.features]
     assert kinds == ["Conv2d", "ReLU", "Conv2d", "ReLU", "BatchNorm2d", "MaxPool2d", "Dropout"] * 2
     head = [type(m).__name__ for m in model.head]
@@ -105,7 +107,7 @@ def splits():
 
 def test_binary_task_trains_a_cnn(splits):
     seed_everything(0)
-    model = LeNet5(channels=(4, 8), dense=(16,), n_outputs=1)
+    model = LeNet5(channels=(4, 8), dense=(16,), dropout=0.0, dense_dropout=0.0, n_outputs=1)
     cfg = training(epochs=3, batch_size=32, lr=0.01, device="cpu")
     history = fit(model, relabel(splits, SQUARE), cfg, SQUARE)
     assert history.last["test_acc"] > 0.9
@@ -116,7 +118,7 @@ def test_binary_task_trains_a_cnn(splits):
 
 def test_augmentation_bf16_and_channels_last_train_too(splits):
     seed_everything(0)
-    model = DeepCNN(channels=(4, 8), dense=(32, 16), dropout=0.1, dense_dropout=0.1)
+    model = DeepCNN(channels=(4, 8), dense=(32, 16), dropout=0.1, dense_dropout=0.1, n_outputs=10)
     cfg = training(epochs=2, batch_size=32, lr=0.005, device="cpu", amp="bf16", channels_last=True, train_eval_size=100,
                       augment=augment_settings(degrees=5, translate=0.05), warmup_epochs=0.5, schedule="cosine", label_smoothing=0.1)
     history = fit(model, splits, cfg)
@@ -124,5 +126,5 @@ def test_augmentation_bf16_and_channels_last_train_too(splits):
     assert history.epochs[1]["lr"] < cfg.lr  # cosine decay, recorded per epoch
     # Determinism holds with augmentation and bf16: same seed, same numbers.
     seed_everything(0)
-    again = fit(DeepCNN(channels=(4, 8), dense=(32, 16), dropout=0.1, dense_dropout=0.1), splits, cfg)
+    again = fit(DeepCNN(channels=(4, 8), dense=(32, 16), dropout=0.1, dense_dropout=0.1, n_outputs=10), splits, cfg)
     assert again.epochs == history.epochs

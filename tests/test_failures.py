@@ -65,6 +65,8 @@ class _Evil:
         (pickle.dumps({"state_dict": _Evil()}), "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Unsupported"),
         ("evil-torch", "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Trying to load unsupported GLOBAL posix.system"),
         ("other-torch", "is a torch file but not this pipeline's checkpoint"),
+        ("unknown-arch", "describes a network this pipeline cannot build (unknown architecture 'resnet'"),
+        ("unknown-kwargs", "describes a network this pipeline cannot build (MLP.__init__() got an unexpected keyword argument 'depth'"),
     ],
 )
 def test_unreadable_checkpoint_is_one_line_naming_the_file_and_the_fix(tmp_path, monkeypatch, content, says):
@@ -78,6 +80,10 @@ def test_unreadable_checkpoint_is_one_line_naming_the_file_and_the_fix(tmp_path,
         torch.save({"arch": "mlp", "kwargs": {}, "state_dict": _Evil()}, path)
     elif content == "other-torch":
         torch.save({"weights": torch.zeros(2)}, path)
+    elif content == "unknown-arch":
+        torch.save({"arch": "resnet", "kwargs": {}, "state_dict": {}}, path)
+    elif content == "unknown-kwargs":
+        torch.save({"arch": arch, "kwargs": {**kwargs, "depth": 3}, "state_dict": model.state_dict()}, path)
     if isinstance(content, bytes):
         path.write_bytes(content)
     with pytest.raises(checkpoint.CheckpointError) as caught:
@@ -86,6 +92,32 @@ def test_unreadable_checkpoint_is_one_line_naming_the_file_and_the_fix(tmp_path,
     assert "\n" not in message and message.startswith(f"{path} ") and says in message
     assert "`dvc checkout models/ann.pt`" in message and "`dvc repro -f train@ann`" in message
     assert not Path("owned.txt").exists()
+
+
+def test_a_signal_during_a_store_call_waits_for_the_call_to_end():
+    """SIGTERM inside an MLflow call (``store_errors``) is raised once the call is done, so no
+    SQLite transaction is left holding the store's lock; elsewhere it is raised at once."""
+    from mnistflow import errors
+    from mnistflow.tracking import store_errors
+
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        errors.handle_interrupts()
+        finished = []
+        with pytest.raises(errors.Interrupted) as caught:
+            with store_errors("sqlite:///mlflow.db", "logging metrics"):
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)  # the handler has run by now, and held the signal back
+                finished.append("the store call")
+        assert finished == ["the store call"] and caught.value.signum == signal.SIGTERM
+        errors.handle_interrupts()
+        with pytest.raises(errors.Interrupted):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+            pytest.fail("SIGINT outside a store call was not raised at once")
+    finally:
+        for signum, handler in saved.items():
+            signal.signal(signum, handler)
 
 
 # --- the pipeline, broken on purpose -----------------------------------------------------------

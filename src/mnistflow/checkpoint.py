@@ -99,7 +99,11 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Modul
     """Rebuild the network a checkpoint describes, with its weights, in eval mode; return
     (model, task, payload)."""
     payload = read(path, device)
-    model = build_model(payload["arch"], payload["kwargs"])
+    try:
+        model = build_model(payload["arch"], payload["kwargs"])
+    except (ValueError, TypeError) as exc:  # an architecture or arguments this code does not know
+        detail = " ".join(str(exc).split())[:120]
+        raise CheckpointError(f"{path} describes a network this pipeline cannot build ({detail}); {_restore_hint(Path(path))}") from None
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:

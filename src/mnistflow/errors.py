@@ -4,6 +4,10 @@ Stage entry points print these as one ``error: ...`` line instead of a traceback
 """
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
+
 
 class UserError(Exception):
     """Something the user can put right; the message says what and how."""
@@ -25,3 +29,43 @@ class Interrupted(KeyboardInterrupt):
     def at(self, where: str) -> Interrupted:
         """The same interruption, saying where it happened (the innermost place wins)."""
         return self if self.where else Interrupted(self.signum, where)
+
+
+# --- turning SIGINT/SIGTERM into Interrupted, at a safe point -----------------------------------
+# A signal handler raises in whatever the main thread is doing. Inside a write to the MLflow
+# store that would leave SQLite's write lock held by a transaction nobody rolls back, and the
+# run could not then be marked KILLED ("database is locked"). Such work runs inside
+# ``interrupts_deferred()``: a signal arriving there is raised when the block ends.
+
+_deferring = 0
+_pending: int | None = None
+
+
+def _on_signal(signum: int, frame: object) -> None:
+    global _pending
+    signal.signal(signum, signal.SIG_IGN)  # one signal is enough; a second must not interrupt the cleanup
+    if _deferring:
+        _pending = signum
+        return
+    raise Interrupted(signum)
+
+
+def handle_interrupts() -> None:
+    """Make SIGINT and SIGTERM raise :class:`Interrupted` (stage entry points call this)."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _on_signal)
+
+
+@contextlib.contextmanager
+def interrupts_deferred() -> Iterator[None]:
+    """Hold back a SIGINT/SIGTERM that arrives inside the block until it has finished; it is
+    then raised as :class:`Interrupted` (unless the block raised an error of its own)."""
+    global _deferring, _pending
+    _deferring += 1
+    try:
+        yield
+    finally:
+        _deferring -= 1
+    if _deferring == 0 and _pending is not None:
+        signum, _pending = _pending, None
+        raise Interrupted(signum)

@@ -38,7 +38,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mnistflow.errors import UserError
+from mnistflow.errors import UserError, interrupts_deferred
 from mnistflow.paths import project_root
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
@@ -267,9 +267,11 @@ def _store_errors() -> tuple[type[BaseException], ...]:
 
 @contextlib.contextmanager
 def store_errors(uri: str, doing: str) -> Iterator[None]:
-    """Turn a failure of the tracking store into one :class:`UserError` line."""
+    """Turn a failure of the tracking store into one :class:`UserError` line. An interruption
+    waits until the store's call is done (``errors.interrupts_deferred``)."""
     try:
-        yield
+        with interrupts_deferred():
+            yield
     except UserError:
         raise
     except Exception as exc:

@@ -1,6 +1,7 @@
 """Convolutional classifiers for 28x28 single-channel images.
 
-Both take ``n_outputs`` (10 classes, or 1 logit for a binary task) and compute their
+Every size comes from params.yaml (``models.cnn_spec``), so the constructors have no defaults
+to drift from it. Both take ``n_outputs`` (10 classes, or 1 logit for a binary task) and compute their
 flattened feature size from a dummy forward pass, so no magic number ties the dense head to
 the input size.
 """
@@ -47,7 +48,7 @@ class LeNet5(ImageClassifier):
     LeNet's padded 32x32), pooling, a 5x5 'valid' convolution, pooling, then dense layers
     120 -> 84 -> outputs. ReLU and max pooling replace the original tanh and subsampling."""
 
-    def __init__(self, channels: Sequence[int] = (6, 16), dense: Sequence[int] = (120, 84), dropout: float = 0.0, dense_dropout: float = 0.0, n_outputs: int = 10, image_size: int = 28):
+    def __init__(self, *, channels: Sequence[int], dense: Sequence[int], dropout: float, dense_dropout: float, n_outputs: int, image_size: int = 28):
         super().__init__()
         c1, c2 = channels
         self.features = nn.Sequential(
@@ -67,7 +68,7 @@ class DeepCNN(ImageClassifier):
     ``channels``, then Flatten -> Dense -> Dense -> Dropout -> Dense (``dense`` gives the two
     hidden widths)."""
 
-    def __init__(self, channels: Sequence[int] = (32, 64), dense: Sequence[int] = (256, 128), dropout: float = 0.25, dense_dropout: float = 0.5, n_outputs: int = 10, image_size: int = 28):
+    def __init__(self, *, channels: Sequence[int], dense: Sequence[int], dropout: float, dense_dropout: float, n_outputs: int, image_size: int = 28):
         super().__init__()
         blocks: list[nn.Module] = []
         width = 1
