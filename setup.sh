@@ -10,7 +10,7 @@ if [ ! -x .venv/bin/python ]; then
   echo "creating .venv with $("$PYTHON" --version)"
   "$PYTHON" -m venv .venv
 fi
-echo "installing requirements.txt into .venv (torch takes about a minute)"
+echo "installing requirements.txt into .venv (torch with its CUDA libraries takes a few minutes)"
 .venv/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
 # The package itself, editable: the `mnistflow` command (`mnistflow predict my_digit.png`); its
 # dependencies are requirements.txt, installed just above.

@@ -391,6 +391,14 @@ def test_share_k_does_not_apply_to_relu(raw):
     assert problems_of(raw) == ["ann.model.share_k: is 'layer', but ReLU has no k0/k1 to share; use network (or activation: learnable)"]
 
 
+def test_channels_last_does_not_apply_to_fully_connected_networks(raw):
+    raw["mlp"]["train"]["channels_last"] = True
+    raw["deepcnn"]["train"]["channels_last"] = True  # a CNN: fine
+    assert problems_of(raw) == [
+        "mlp.train.channels_last: is true, but a fully connected network has no image channels to reorder (it speeds up the CNNs); set it to false"
+    ]
+
+
 @pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
 @pytest.mark.parametrize("path", [("ann", "train", "lr"), ("init", "k1"), ("init", "k0"), ("deepcnn", "train", "warmup_epochs")])
 def test_every_float_must_be_finite(raw, tmp_path, path, value):

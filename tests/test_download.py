@@ -6,6 +6,7 @@ import gzip
 import http.server
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -467,3 +468,42 @@ def test_trickling_mirror_meets_its_deadline(tmp_path, good, serve):
 def test_mnist_mirror_env_is_validated(value):
     with pytest.raises(UserError, match=f"^{ENV_VAR}={value} is not a folder, a file:// URL or an http\\(s\\):// URL; point it at"):
         mirror_list(["https://a/"], {ENV_VAR: value})
+
+
+def test_sigterm_during_a_download_is_one_line_and_leaves_no_partial_file(tmp_path, good):
+    """The download stage stopped while a mirror trickles a file: one line, status 143, and no
+    `.download-*` folder (nor any file) left in data/raw."""
+    _, checksums = good
+    project = tmp_path / "project"
+    project.mkdir()
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copytree(ROOT / "stages", project / "stages", ignore=ignore)
+    shutil.copytree(ROOT / "src", project / "src", ignore=ignore)
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    slow = f"http://127.0.0.1:{httpd.server_address[1]}/"
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["download"].update(sha256=dict(checksums), mirrors=[slow], timeout_s=5.0, deadline_s=120.0)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS and k not in ("DVC_ROOT", "PYTHONPATH", ENV_VAR)}
+    env["no_proxy"] = "127.0.0.1,localhost"
+    raw = project / "data" / "raw"
+    proc = subprocess.Popen([sys.executable, "-m", "stages.download"], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (raw.is_dir() and any(p.name.startswith(".download-") for p in raw.iterdir())):
+            assert proc.poll() is None and time.monotonic() < deadline, "the download never started"
+            time.sleep(0.1)
+        time.sleep(0.5)  # bytes are arriving
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        httpd.shutdown()
+        httpd.server_close()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert stderr.splitlines() == [f"interrupted while fetching {MNIST_FILES[0]}.gz from {slow}; no partial file left, verified files kept"], stderr
+    assert list(raw.iterdir()) == []

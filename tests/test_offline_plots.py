@@ -45,7 +45,7 @@ plots:
         plots/history.csv:
           - loss
           - val_loss
-  - plots/confusion.json:
+  - plots/confusion.csv:
       template: confusion
       x: actual
       y: predicted
@@ -68,8 +68,9 @@ def write_plots(repo: Path, epochs: int, shift: int) -> None:
     plots.mkdir(exist_ok=True)
     rows = ["epoch,loss,val_loss"] + [f"{e},{2.0 / (e + 1):.4f},{2.2 / (e + 1) + 0.05:.4f}" for e in range(epochs)]
     (plots / "history.csv").write_text("\n".join(rows) + "\n")
-    pairs = [{"actual": str(i % 3), "predicted": str((i + (i % 5 == shift)) % 3)} for i in range(60)]
-    (plots / "confusion.json").write_text(json.dumps(pairs))
+    # Confusion pairs as CSV, one row per image, as the evaluate stage writes them.
+    pairs = [f"{i % 3},{(i + (i % 5 == shift)) % 3}" for i in range(60)]
+    (plots / "confusion.csv").write_text("actual,predicted\n" + "\n".join(pairs) + "\n")
     (plots / "digit.png").write_bytes(png(40, 30, 40 * shift))
 
 

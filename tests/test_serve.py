@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from conftest import wait_for, write_mnist
 from mnistflow import checkpoint
@@ -108,6 +109,21 @@ def test_the_registered_model_answers_http_requests(tmp_path):
         assert status == 200 and np.asarray(answer["predictions"]).shape == (1, 10), answer
         status, answer = post(f"{base}/invocations", json.dumps({"inputs": [[0.0] * 5]}).encode())
         assert status == 400 and "shape" in json.dumps(answer).lower(), (status, answer)
+
+        # `mnistflow predict --model-uri` reads the registered model as the checkpoint reads it.
+        images = np.frombuffer(gzip.decompress(raw.read_bytes()), np.uint8, offset=16).reshape(-1, 28, 28)
+        Image.fromarray(255 - images[3]).resize((112, 112)).save(project / "digit.png")  # dark on light, 4x
+        answers = {}
+        for flag in (["--model-uri", f"models:/mnist-{MODEL}/1"], ["--model", MODEL]):
+            proc = subprocess.run([str(VENV_BIN / "mnistflow"), "predict", "--json", *flag, "digit.png"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+            assert proc.returncode == 0, proc.stderr
+            answers[flag[0]] = json.loads(proc.stdout)
+        by_uri, by_checkpoint = answers["--model-uri"], answers["--model"]
+        assert by_uri["model"] == {"name": f"models:/mnist-{MODEL}/1", "source": f"models:/mnist-{MODEL}/1"}
+        top = {p["digit"]: p["probability"] for p in by_uri["predictions"][0]["top"]}
+        expected_top = {p["digit"]: p["probability"] for p in by_checkpoint["predictions"][0]["top"]}
+        assert list(top) == list(expected_top)  # the same ranking; bf16 (checkpoint) vs float32 (served) values
+        np.testing.assert_allclose(list(top.values()), list(expected_top.values()), atol=0.03)
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)

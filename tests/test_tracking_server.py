@@ -33,7 +33,7 @@ from test_end_to_end import DVC, VENV_BIN, base_env, copy_project, edit_params, 
 pytestmark = pytest.mark.e2e
 
 MLFLOW = str(VENV_BIN / "mlflow")
-START_TIMEOUT_S = 120  # a fresh backend store runs MLflow's schema migrations first (5-10 s here)
+START_TIMEOUT_S = 120  # a fresh backend store runs MLflow's schema migrations first (5-10 s on 2 cores)
 SLICE = ("download", "preprocess", "train@ann", "evaluate@ann", "plot@ann")
 ANN_PNGS = {
     "accuracy_train_vs_test.png", "confusion_matrix.png", "loss_curve.png", "loss_train_vs_test.png",
@@ -136,8 +136,8 @@ def test_the_pipeline_logs_to_a_tracking_server(tmp_path):
         evaluated = (repo / "metrics/ann.json").read_text()
         import json
 
-        assert r.data.metrics["test_accuracy"] == pytest.approx(json.loads(evaluated)["accuracy"])
-        assert r.data.metrics["final_k1"] == pytest.approx(json.loads((repo / "metrics/ann-train.json").read_text())["k1"])
+        assert r.data.metrics["test/accuracy"] == pytest.approx(json.loads(evaluated)["accuracy"])
+        assert r.data.metrics["final/k1"] == pytest.approx(json.loads((repo / "metrics/ann-train.json").read_text())["k1"])
         assert {i.dataset.name for i in r.inputs.dataset_inputs} == {"mnist-train", "mnist-val", "mnist-test"}
 
         # Artifacts went through the server into its destination; the project kept none.
@@ -152,7 +152,7 @@ def test_the_pipeline_logs_to_a_tracking_server(tmp_path):
         # The model: logged, linked to its test metrics, registered, loadable through the server.
         [output] = r.outputs.model_outputs
         logged = c.get_logged_model(output.model_id)
-        assert {m.key: m.dataset_name for m in logged.metrics}["test_accuracy"] == "mnist-test"
+        assert {m.key: m.dataset_name for m in logged.metrics}["test/accuracy"] == "mnist-test"
         [version] = c.search_model_versions("name = 'mnist-ann'")
         assert version.run_id == run_id
         previous = mlflow.get_tracking_uri()

@@ -233,8 +233,10 @@ class MLPTraining(Training):
 
     def problems(self) -> Problems:
         yield from super().problems()
+        if self.channels_last:
+            yield "channels_last", "is true, but a fully connected network has no image channels to reorder (it speeds up the CNNs); set it to false"
         if self.backend == "numpy":
-            unsupported = {"amp": self.amp != "none", "channels_last": self.channels_last, "device": self.device in ("cuda", "mps"), "label_smoothing": self.label_smoothing > 0}
+            unsupported = {"amp": self.amp != "none", "device": self.device in ("cuda", "mps"), "label_smoothing": self.label_smoothing > 0}
             for name, bad in unsupported.items():
                 if bad:
                     yield name, f"is {getattr(self, name)!r}, which the numpy backend does not support; use backend: torch or change {name}"

@@ -30,6 +30,7 @@ import numpy as np
 from mnistflow import paths
 from mnistflow.config import MODEL_SECTIONS, Params, SquareSection
 from mnistflow.errors import UserError
+from mnistflow.tasks import Task, square_task
 
 SIZE = 28  # MNIST's image side
 BOX = 20  # the longer side of the digit's bounding box in MNIST
@@ -206,13 +207,28 @@ class Classifier:
     why: str = ""  # why this model (the default: the best in the summary)
 
 
+def _scorer(model: Any, task: Task, payload: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
+    """MNIST images ([0, 1]) -> the task's probabilities, fed as the pipeline fed the model in
+    training: standardised when its data were (the checkpoint's ``data``), with its ``amp``."""
+    import torch
+
+    from mnistflow.inference import predict_logits
+
+    data = payload.get("data", {})
+    mean, std = (float(data["mean"]), float(data["std"])) if data.get("standardize") else (0.0, 1.0)
+    amp = payload.get("amp", "none")
+
+    def proba(images: np.ndarray) -> np.ndarray:
+        x = (torch.from_numpy(np.asarray(images, dtype=np.float32)) - mean) / std
+        return task.proba(predict_logits(model, x, amp=amp)).numpy()
+
+    return proba
+
+
 def checkpoint_classifier(path: str | Path, name: str | None = None) -> Classifier:
     """The digit classifier in checkpoint ``path``, fed as the pipeline fed it in training:
     pixels standardised when its data were (the checkpoint's ``data``), its ``amp``."""
-    import torch
-
     from mnistflow import checkpoint
-    from mnistflow.inference import predict_logits
 
     path = Path(path)
     name = name or path.stem
@@ -222,15 +238,7 @@ def checkpoint_classifier(path: str | Path, name: str | None = None) -> Classifi
             f"{path} answers only yes/no ({' or '.join(task.names)}), not which digit; "
             f"choose a digit model: --model {' | '.join(DIGIT_MODELS)} (the perfect-square answer is given beside the digit)"
         )
-    data = payload.get("data", {})
-    mean, std = (float(data["mean"]), float(data["std"])) if data.get("standardize") else (0.0, 1.0)
-    amp = payload.get("amp", "none")
-
-    def proba(images: np.ndarray) -> np.ndarray:
-        x = (torch.from_numpy(np.asarray(images, dtype=np.float32)) - mean) / std
-        return task.proba(predict_logits(model, x, amp=amp)).numpy()
-
-    return Classifier(name, str(path), proba)
+    return Classifier(name, str(path), _scorer(model, task, payload))
 
 
 def mlflow_classifier(uri: str) -> Classifier:
@@ -346,17 +354,32 @@ def select_classifier(model: str | None = None, model_uri: str | None = None) ->
 
 @dataclass
 class SquareJudge:
-    """Is the digit a perfect square? The square model's probability and decision when its
-    checkpoint exists; else the predicted digit's membership of ``positive``."""
+    """Is the digit a perfect square? The square model's probability, decided by its task (the
+    threshold saved in its checkpoint), when the checkpoint exists; else the task's label of the
+    predicted digit (one of ``positive``)."""
 
-    positive: tuple[int, ...]
+    task: Task  # the binary task: positive digits, threshold, names
     source: str  # the square model's checkpoint, or where ``positive`` came from
     proba: Callable[[np.ndarray], np.ndarray] | None = None  # images -> P(square) (N,)
-    threshold: float | None = None
 
     @property
     def uses_model(self) -> bool:
         return self.proba is not None
+
+    @property
+    def positive(self) -> tuple[int, ...]:
+        return tuple(self.task.positive)
+
+    @property
+    def threshold(self) -> float | None:
+        return self.task.threshold if self.uses_model else None
+
+    def answers(self, digits: np.ndarray, images: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """(is each a perfect square, the model's P(square) or None)."""
+        if self.proba is None:
+            return self.task.labels(np.asarray(digits)).astype(bool), None
+        p = self.proba(images)
+        return self.task.decide(p).astype(bool), p
 
     def describe(self) -> str:
         digits = ", ".join(map(str, self.positive))
@@ -368,29 +391,18 @@ class SquareJudge:
 def square_judge(path: Path = paths.checkpoint(SQUARE_MODEL), params: Path = paths.PARAMS) -> SquareJudge:
     """The square model if ``path`` exists; else the positive digits of params.yaml's
     ``square.positive`` (if there is a params.yaml), else the perfect squares 0, 1, 4, 9."""
-    import torch
-
     from mnistflow import checkpoint
-    from mnistflow.inference import predict_logits
 
     if path.is_file():
         model, task, payload = checkpoint.load(path)
         if not task.binary:
             raise PredictError(f"{path} is a digit model, not the yes/no {SQUARE_MODEL} model; retrain it with `dvc repro -f train@{SQUARE_MODEL}`")
-        data = payload.get("data", {})
-        mean, std = (float(data["mean"]), float(data["std"])) if data.get("standardize") else (0.0, 1.0)
-        amp = payload.get("amp", "none")
-
-        def proba(images: np.ndarray) -> np.ndarray:
-            x = (torch.from_numpy(np.asarray(images, dtype=np.float32)) - mean) / std
-            return task.proba(predict_logits(model, x, amp=amp)).numpy()
-
-        return SquareJudge(task.positive, str(path), proba, task.threshold)
+        return SquareJudge(task, str(path), _scorer(model, task, payload))
     if params.is_file():
         from mnistflow.config import load_params
 
-        return SquareJudge(tuple(load_params(params).square.positive), f"{params} square.positive")
-    return SquareJudge(PERFECT_SQUARES, "the definition of a perfect square")
+        return SquareJudge(square_task(load_params(params).square.positive), f"{params} square.positive")
+    return SquareJudge(square_task(PERFECT_SQUARES), "the definition of a perfect square")
 
 
 # --- predicting ----------------------------------------------------------------------------------
@@ -434,16 +446,14 @@ def predict(files: Sequence[str | Path], classifier: Classifier, judge: SquareJu
         return results
     batch = np.stack(images)
     proba = classifier.proba(batch)
-    square_proba = judge.proba(batch) if judge.proba is not None else None
+    squares, square_proba = judge.answers(proba.argmax(axis=1), batch)
     for i, result in enumerate(readable):
         order = np.argsort(-proba[i], kind="stable")[:TOP]
         result.top = [(int(d), float(proba[i, d])) for d in order]
         result.digit = result.top[0][0]
+        result.square = bool(squares[i])
         if square_proba is not None:
             result.square_proba = float(square_proba[i])
-            result.square = result.square_proba >= judge.threshold
-        else:
-            result.square = result.digit in judge.positive
     return results
 
 

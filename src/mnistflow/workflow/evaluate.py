@@ -38,6 +38,6 @@ def evaluate(name: str, batch_size: int) -> dict[str, Any]:
             for output in outputs:
                 run.log_artifact(stage_file(output), "evaluation")
             run.log_dataset("test", paths.split_file("test"), test.x, y_true)
-            run.log_metrics({f"test_{k}": v for k, v in metrics.items()}, dataset="test", for_model=True)
+            run.log_metrics({f"test/{k}": v for k, v in metrics.items()}, dataset="test", for_model=True)  # charted as one group
     print(f"evaluate {name}: test accuracy {metrics['accuracy']:.2%}, F1 {metrics['f1']:.4f}, ROC-AUC {metrics['roc_auc']:.5f}")
     return metrics

@@ -91,5 +91,5 @@ def train(name: str, params: Params) -> dict[str, float]:
         for path in (paths.history(name), paths.steps(name), paths.train_metrics(name)):
             run.log_artifact(stage_file(path), "history")
         run.log_model(model, example=splits.test.x[:2], data_info=splits.info, positive=task.positive, threshold=task.threshold, step=metrics["epochs"])
-        run.log_metrics({f"final_{k}": v for k, v in metrics.items()}, for_model=True)
+        run.log_metrics({f"final/{k}": v for k, v in metrics.items()}, for_model=True)  # charted as one group
     return metrics
