@@ -385,19 +385,24 @@ def test_failed_fetch_leaves_only_the_old_file(tmp_path, good, corrupt):
 # --- the stage as a subprocess ---------------------------------------------------------------
 
 
-def test_download_stage_fails_cleanly(tmp_path, good):
-    _, checksums = good
+def stage_project(tmp_path: Path, **download) -> Path:
+    """The stages and the package in ``tmp_path/project``, with params.yaml's ``download``
+    section updated by ``download``."""
     project = tmp_path / "project"
     project.mkdir()
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(ROOT / "stages", project / "stages", ignore=ignore)
     shutil.copytree(ROOT / "src", project / "src", ignore=ignore)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    dead = closed_port_url()
-    params["download"]["sha256"] = dict(checksums)
-    params["download"]["mirrors"] = [dead]
-    params["download"]["timeout_s"] = 5.0
+    params["download"].update(download)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return project
+
+
+def test_download_stage_fails_cleanly(tmp_path, good):
+    _, checksums = good
+    dead = closed_port_url()
+    project = stage_project(tmp_path, sha256=dict(checksums), mirrors=[dead], timeout_s=5.0)
     empty_mirror = tmp_path / "empty-mirror"
     empty_mirror.mkdir()
 
@@ -474,18 +479,11 @@ def test_sigterm_during_a_download_is_one_line_and_leaves_no_partial_file(tmp_pa
     """The download stage stopped while a mirror trickles a file: one line, status 143, and no
     `.download-*` folder (nor any file) left in data/raw."""
     _, checksums = good
-    project = tmp_path / "project"
-    project.mkdir()
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
-    shutil.copytree(ROOT / "stages", project / "stages", ignore=ignore)
-    shutil.copytree(ROOT / "src", project / "src", ignore=ignore)
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TrickleHandler)
     httpd.daemon_threads = True
     threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     slow = f"http://127.0.0.1:{httpd.server_address[1]}/"
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["download"].update(sha256=dict(checksums), mirrors=[slow], timeout_s=5.0, deadline_s=120.0)
-    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    project = stage_project(tmp_path, sha256=dict(checksums), mirrors=[slow], timeout_s=5.0, deadline_s=120.0)
     env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS and k not in ("DVC_ROOT", "PYTHONPATH", ENV_VAR)}
     env["no_proxy"] = "127.0.0.1,localhost"
     raw = project / "data" / "raw"
