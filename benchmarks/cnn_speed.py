@@ -26,18 +26,18 @@ ROOT = Path(__file__).resolve().parent.parent
 CNNS = ("lenet5", "deepcnn", "square")  # the convolutional models, as params.yaml configures them
 
 
-def throughput(model: torch.nn.Module, batches: int, batch_size: int, bf16: bool, channels_last: bool) -> float:
+def throughput(model: torch.nn.Module, task, batches: int, batch_size: int, bf16: bool, channels_last: bool) -> float:
     memory = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=memory)
     optimizer = torch.optim.Adam(model.parameters())
     x = torch.rand(batch_size, 1, 28, 28).contiguous(memory_format=memory)
-    y = torch.randint(0, 10, (batch_size,))
+    y = torch.randint(0, 2 if task.binary else 10, (batch_size,))
     model.train()
     for i in range(batches + 3):
         if i == 3:
             start = time.perf_counter()
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss = task.loss(model(x), y)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -57,7 +57,7 @@ def main() -> None:
         for bf16 in (False, True):
             for channels_last in (False, True):
                 torch.manual_seed(0)
-                rate = throughput(build_model(spec.arch, spec.kwargs), args.batches, args.batch_size, bf16, channels_last)
+                rate = throughput(build_model(spec.arch, spec.kwargs), spec.task, args.batches, args.batch_size, bf16, channels_last)
                 print(f"{name:8s} {'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'contiguous   '}  {rate:7.0f} img/s  ({54000 / rate:5.1f} s per 54k-image epoch)")
     cfg = AugmentSettings(degrees=10, translate=0.1, scale=0.1)
     transform = random_affine(cfg)

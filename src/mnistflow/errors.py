@@ -59,7 +59,8 @@ def handle_interrupts() -> None:
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
     """Hold back a SIGINT/SIGTERM that arrives inside the block until it has finished; it is
-    then raised as :class:`Interrupted` (unless the block raised an error of its own)."""
+    then raised as :class:`Interrupted`. If the block raised an error of its own, that error goes
+    on and the interruption waits for the end of the next such block."""
     global _deferring, _pending
     _deferring += 1
     try:
