@@ -25,6 +25,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psutil
@@ -135,27 +136,25 @@ def run_queue(repo: Path, env: dict[str, str], jobs: int, values: tuple[str, ...
     dvc = str(VENV_BIN / "dvc")
     for value in values:  # values not run before, so DVC's run cache cannot skip the training
         subprocess.run([dvc, "exp", "run", "--queue", "-S", f"init.k1={value}"], cwd=repo, env=env, check=True, capture_output=True)
+    def wait_until(done: Callable[[str], bool], timeout: float, what: str) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            status = subprocess.run([dvc, "queue", "status"], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+            if done(status):
+                return status
+            time.sleep(1.0)
+        sys.exit(f"{what} within {timeout:.0f} s:\n{status}")
+
     start = time.monotonic()
     subprocess.run([dvc, "queue", "start", "--jobs", str(jobs)], cwd=repo, env={**env, "MNISTFLOW_THREADS": str(threads_per_job(jobs))}, check=True, capture_output=True)
-    while time.monotonic() - start < timeout_s:
-        status = subprocess.run([dvc, "queue", "status"], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
-        if not re.search(r"\b(Queued|Running)\b", status):
-            break
-        time.sleep(1.0)
-    else:
-        sys.exit(f"the queue did not finish within {timeout_s:.0f} s:\n{status}")
+    status = wait_until(lambda s: not re.search(r"\b(Queued|Running)\b", s), timeout_s, "the queue did not finish")
     seconds = time.monotonic() - start
     if "Failed" in status:
         sys.exit(f"a queued experiment failed:\n{status}")
     # Stop the idle workers and wait until they are gone: a lingering one would take a job of
     # the next queue with its own thread count.
     subprocess.run([dvc, "queue", "stop"], cwd=repo, env=env, capture_output=True)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        status = subprocess.run([dvc, "queue", "status"], cwd=repo, env=env, capture_output=True, text=True).stdout
-        if "Worker status: 0 active, 0 idle" in status:
-            break
-        time.sleep(1.0)
+    wait_until(lambda s: "Worker status: 0 active, 0 idle" in s, 60, "the queue's workers did not stop")
     return seconds
 
 

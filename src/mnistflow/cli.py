@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from mnistflow.errors import UserError
+from mnistflow.errors import Interrupted, UserError, handle_interrupts
 
 
 @dataclass(frozen=True)
@@ -78,26 +78,19 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
-def _interrupted(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(signum)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``mnistflow`` with ``argv`` (default: the command line); return the exit status."""
     try:
         args = parser().parse_args(argv)
     except SystemExit as exc:  # --help (0) or a usage error (2), already printed by argparse
         return exc.code if isinstance(exc.code, int) else 2
-    previous = signal.signal(signal.SIGTERM, _interrupted) if argv is None else None
+    if argv is None:  # the command itself (not a caller's test): SIGINT/SIGTERM as the stages take them
+        handle_interrupts()
     try:
         return args.run(args)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt as exc:
-        signum = exc.args[0] if exc.args and isinstance(exc.args[0], int) else signal.SIGINT
+    except KeyboardInterrupt as exc:  # errors.Interrupted carries the signal; a plain Ctrl-C is SIGINT
         print("interrupted", file=sys.stderr)
-        return 128 + signum
-    finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        return 128 + (exc.signum if isinstance(exc, Interrupted) else signal.SIGINT)
