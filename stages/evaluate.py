@@ -1,4 +1,4 @@
-"""Stage evaluate@<model>: scikit-learn metrics, per-class rows, ROC and confusion rows.
+"""Stage evaluate@<model>: test metrics, per-class rows, ROC and confusion rows, from the saved test answers.
 
 Usage: python -m stages.evaluate MODEL
 """
@@ -8,13 +8,11 @@ from stages import run
 
 
 def main() -> None:
-    from mnistflow import paths
-    from mnistflow.config import load_params
     from mnistflow.workflow.evaluate import evaluate
 
     if len(sys.argv) != 2:
         sys.exit("usage: python -m stages.evaluate MODEL")
-    evaluate(sys.argv[1], load_params(paths.PARAMS).evaluate.batch_size)
+    evaluate(sys.argv[1])
 
 
 if __name__ == "__main__":

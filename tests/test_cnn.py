@@ -8,7 +8,7 @@ from torch import nn
 
 from conftest import cnn_model, prepare_section, synthetic_digits, training
 from mnistflow.config import AugmentSettings
-from mnistflow.data.augment import make_augmenter, random_affine
+from mnistflow.data.augment import draw_params, make_augmenter
 from mnistflow.data.prepare import prepare, relabel
 from mnistflow.inference import predict_logits
 from mnistflow.models import build_model, cnn_spec, describe
@@ -88,14 +88,34 @@ def test_augmenter_is_per_image_seeded_and_off_by_default():
 
 
 @pytest.mark.parametrize("fill", [0.0, -0.42])
-def test_batched_augmentation_equals_torchvisions_per_image_transform(fill):
+def test_batched_augmentation_equals_torchvisions_affine_image_by_image(fill):
+    from torchvision.transforms import v2
+
     cfg = augment_settings(degrees=12, translate=0.12, scale=0.15)
     x = torch.rand(16, 28, 28) + fill
     torch.manual_seed(3)
     batched = make_augmenter(cfg, fill=fill)(x)
-    torch.manual_seed(3)  # the same draws, in the same order, by v2's own transform
-    per_image = torch.stack([random_affine(cfg, fill)(image.unsqueeze(0)) for image in x]).squeeze(1)
+    torch.manual_seed(3)  # the same draws
+    p = draw_params(cfg, 16, 28, 28)
+    assert p.tx.abs().max() <= round(0.12 * 28) and torch.equal(p.tx, p.tx.round())  # whole pixels, as v2 shifts
+    assert p.angle.abs().max() <= 12 and p.scale.min() >= 0.85 and p.scale.max() <= 1.15
+    assert len(set(p.angle.tolist())) == 16  # each image its own transform
+    per_image = torch.stack([
+        v2.functional.affine(image.unsqueeze(0), angle=float(p.angle[i]), translate=[int(p.tx[i]), int(p.ty[i])], scale=float(p.scale[i]),
+                             shear=[0.0, 0.0], interpolation=v2.InterpolationMode.BILINEAR, fill=fill)
+        for i, image in enumerate(x)
+    ]).squeeze(1)
     torch.testing.assert_close(batched, per_image, rtol=0, atol=1e-5)
+
+
+def test_augmentation_draws_follow_the_params_ranges():
+    torch.manual_seed(0)
+    p = draw_params(augment_settings(degrees=10, translate=0.1, scale=0.1), 20000, 28, 28)
+    assert -10 <= p.angle.min() < -9.9 and 9.9 < p.angle.max() <= 10 and abs(p.angle.mean().item()) < 0.1
+    assert set(p.tx.unique().tolist()) == {-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0}  # round(U(-2.8, 2.8))
+    assert 0.9 <= p.scale.min() < 0.901 and 1.099 < p.scale.max() <= 1.1
+    off = draw_params(augment_settings(degrees=10), 100, 28, 28)
+    assert torch.equal(off.tx, torch.zeros(100)) and torch.equal(off.scale, torch.ones(100, dtype=torch.float64))
 
 
 @pytest.fixture(scope="module")

@@ -49,10 +49,11 @@ def test_the_model_list_is_written_once_and_matches_the_params_sections(stages, 
     assert MODELS == ["ann", "mlp", "lenet5", "deepcnn", "square"]
     assert tuple(MODELS) == MODEL_SECTIONS  # one params.yaml section per model, same order
     per_model = {f"{kind}@{m}" for kind in ("train", "evaluate", "plot") for m in MODELS}
-    assert set(stages) == {"download", "preprocess", "summary", "report", *per_model}
+    assert set(stages) == {"download", "preprocess", "summary", "track", "report", *per_model}
     for name in ("train", "evaluate", "plot"):
         assert dvc_yaml["stages"][name]["foreach"] == "${models}"
     assert stages["summary"].cmd == "python -m stages.summary"  # reads paths.pipeline_models()
+    assert stages["track"].cmd == "python -m stages.track"  # so does the track stage
 
 
 def test_stage_outs_are_the_paths_the_code_writes(stages):
@@ -60,13 +61,19 @@ def test_stage_outs_are_the_paths_the_code_writes(stages):
     assert outs(stages["preprocess"]) == {str(paths.PROCESSED_DIR)}
     for model in MODELS:
         assert stages[f"train@{model}"].cmd == f"python -m stages.train {model}"
-        assert outs(stages[f"train@{model}"]) == {str(p) for p in (paths.checkpoint(model), paths.history(model), paths.steps(model), paths.train_metrics(model))}
+        answers = {str(paths.test_logits(model)), str(paths.test_info(model))}
+        assert outs(stages[f"train@{model}"]) == {str(p) for p in (paths.checkpoint(model), paths.history(model), paths.steps(model), paths.train_metrics(model))} | answers
         assert outs(stages[f"evaluate@{model}"]) == {str(p) for p in (paths.eval_metrics(model), paths.confusion(model), paths.per_class(model), paths.roc(model))}
         assert outs(stages[f"plot@{model}"]) == {str(paths.images(model))}
-        assert str(paths.checkpoint(model)) in deps(stages[f"evaluate@{model}"])
+        # Evaluate and plot read the saved test answers, not the network.
+        for stage in (f"evaluate@{model}", f"plot@{model}"):
+            assert answers <= deps(stages[stage]) and str(paths.checkpoint(model)) not in deps(stages[stage])
     assert outs(stages["summary"]) == {str(paths.SUMMARY), str(paths.SUMMARY_TABLE), str(paths.SUMMARY_IMAGES)}
-    # The summary reads every model's test metrics and checkpoint through these folders.
+    # The summary reads every model's test metrics and test answers through these folders.
     assert {str(paths.METRICS_DIR), str(paths.MODELS_DIR)} <= deps(stages["summary"])
+    # The track stage reads every model's checkpoint (its hash finds the run), results and figures.
+    assert outs(stages["track"]) == set()
+    assert {str(paths.METRICS_DIR), str(paths.PLOTS_DIR), str(paths.MODELS_DIR), str(paths.split_file("test"))} <= deps(stages["track"])
 
 
 def test_only_data_and_models_are_cached_and_metrics_are_json(stages):
@@ -86,9 +93,10 @@ def test_each_stage_lists_only_params_it_reads(stages):
         assert {key.split(".")[0] for key in params(stage)} <= sections, name
     assert params(stages["download"]) == {"download"}
     assert params(stages["preprocess"]) == {"prepare"}
-    assert params(stages["train@ann"]) == {"init", "ann"}
+    assert params(stages["train@ann"]) == {"init", "ann", "evaluate"}
     for model in MODELS[1:]:
-        assert params(stages[f"train@{model}"]) == {model}
+        assert params(stages[f"train@{model}"]) == {model, "evaluate"}  # evaluate.batch_size: the per-epoch scoring
+        assert params(stages[f"evaluate@{model}"]) == set()
     # -S init.k1=... reruns train@ann and what reads its outputs, nothing else.
     readers_of_init = {name for name, stage in stages.items() if "init" in params(stage)}
     assert readers_of_init == {"train@ann"}
@@ -174,6 +182,10 @@ def test_the_closure_sees_lazy_imports():
     assert "src/mnistflow/plotting.py" not in closure  # training does not draw
     evaluate = {f.relative_to(ROOT).as_posix() for f in import_closure("stages.evaluate")}
     assert "src/mnistflow/training.py" not in evaluate and "src/mnistflow/workflow/train.py" not in evaluate
+    # Neither evaluate nor plot nor summary imports torch's code or MLflow's (tracking.py).
+    for stage in ("stages.evaluate", "stages.plot", "stages.summary"):
+        closure = {f.relative_to(ROOT).as_posix() for f in import_closure(stage)}
+        assert not closure & {"src/mnistflow/inference.py", "src/mnistflow/checkpoint.py", "src/mnistflow/tracking.py", "src/mnistflow/models/__init__.py"}, stage
 
 
 def test_each_stage_depends_on_existing_files(stages):

@@ -87,3 +87,43 @@ def test_confusion_rows_and_matrix():
     rows = confusion_rows(np.array([0, 1, 1, 2]), np.array([0, 2, 1, 2]))
     assert rows == [{"actual": 0, "predicted": 0}, {"actual": 1, "predicted": 2}, {"actual": 1, "predicted": 1}, {"actual": 2, "predicted": 2}]
     assert confusion_matrix(rows, n_classes=3).tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_every_metric_equals_scikit_learns(seed):
+    """The NumPy metrics are scikit-learn's definitions: the same numbers on random data with
+    ties (scores rounded to 2 decimals), an empty class and a class never predicted."""
+    from sklearn import metrics as skm
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 9, 3000)  # class 9 has no samples
+    logits = rng.normal(size=(3000, 10)) + 2.5 * np.eye(10)[y]
+    logits[:, 8] -= 4  # class 8 is (almost) never predicted
+    proba = np.round(np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True), 2)
+    proba /= proba.sum(axis=1, keepdims=True)
+    m, per_class = classification_metrics(y, proba)
+    y_pred = proba.argmax(axis=1)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(y, y_pred, labels=list(range(10)), zero_division=0)
+    assert [r["precision"] for r in per_class] == pytest.approx(precision, abs=1e-12)
+    assert [r["recall"] for r in per_class] == pytest.approx(recall, abs=1e-12)
+    assert [r["f1"] for r in per_class] == pytest.approx(f1, abs=1e-12)
+    assert [r["support"] for r in per_class] == list(support)
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, y_pred), abs=1e-12)
+    assert m["log_loss"] == pytest.approx(skm.log_loss(y, y_proba=proba, labels=list(range(10))), abs=1e-12)
+    present = proba[:, :9] / proba[:, :9].sum(axis=1, keepdims=True)  # sklearn's ovr needs every class present
+    m9, _ = classification_metrics(y, present)
+    assert m9["roc_auc"] == pytest.approx(skm.roc_auc_score(y, present, multi_class="ovr", average="macro"), abs=1e-12)
+
+    scores = np.round(rng.random(3000), 2)
+    yb = (rng.random(3000) < 0.3 + 0.4 * scores).astype(int)
+    b, _ = binary_metrics(yb, scores, threshold=0.55)
+    assert (b["tn"], b["fp"], b["fn"], b["tp"]) == tuple(skm.confusion_matrix(yb, scores >= 0.55).ravel())
+    assert b["f1"] == pytest.approx(skm.f1_score(yb, scores >= 0.55), abs=1e-12)
+    assert b["roc_auc"] == pytest.approx(skm.roc_auc_score(yb, scores), abs=1e-12)
+    assert b["log_loss"] == pytest.approx(skm.log_loss(yb, y_proba=scores), abs=1e-12)
+    fpr, tpr, thresholds = skm.roc_curve(yb, scores)
+    rows = roc_rows(yb, scores)
+    assert [r["fpr"] for r in rows] == pytest.approx(fpr, abs=1e-12) and [r["tpr"] for r in rows] == pytest.approx(tpr, abs=1e-12)
+    assert [r["threshold"] for r in rows] == pytest.approx(np.minimum(thresholds, 1.0), abs=1e-12)
+    micro = skm.roc_curve(np.eye(10, dtype=int)[y].ravel(), proba.ravel())
+    assert [r["tpr"] for r in roc_rows(y, proba)] == pytest.approx(micro[1], abs=1e-12)

@@ -194,7 +194,7 @@ class Training:
     log_every: int
     # Training images evaluated after each epoch for train loss/accuracy (0: all of them).
     train_eval_size: int
-    # Random shifts, rotations and zooms of training images (torchvision transforms v2).
+    # Random shifts, rotations and zooms of training images (drawn as torchvision's v2.RandomAffine).
     augment: AugmentSettings
     # Mixed precision: none (float32) or bf16 (torch.autocast with bfloat16).
     amp: Literal["none", "bf16"]
@@ -321,7 +321,8 @@ class PlotSection:
 
 @dataclass(frozen=True)
 class EvaluateSection:
-    # Images per forward pass when predicting the test set.
+    # Images per forward pass when a model is scored: the train, val and test evaluation after
+    # each epoch, whose last test answers the evaluate stage reads.
     batch_size: int
 
     def problems(self) -> Problems:

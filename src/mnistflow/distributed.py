@@ -224,6 +224,7 @@ def fit(
     cfg: Training,
     task: Task = MULTICLASS,
     on_epoch: Callable[[dict[str, float], float], None] | None = None,
+    eval_batch_size: int = 1000,
 ) -> History:
     """``training.fit`` in one process; under torchrun, this rank's part of the training in a
     process group that ends with it.
@@ -234,10 +235,10 @@ def fit(
     signal to every rank), it exits quietly with the signal's status.
     """
     if world_size() <= 1:
-        return fit_one(model, splits, cfg, task, on_epoch=on_epoch)
+        return fit_one(model, splits, cfg, task, on_epoch=on_epoch, eval_batch_size=eval_batch_size)
     group = start(cfg)
     try:
-        return fit_one(DistributedEngine(model, cfg, task, group), splits, cfg, task, on_epoch=on_epoch)
+        return fit_one(DistributedEngine(model, cfg, task, group), splits, cfg, task, on_epoch=on_epoch, eval_batch_size=eval_batch_size)
     except Diverged:
         if group.rank != 0:
             raise SystemExit(0) from None

@@ -1,16 +1,77 @@
-"""Test-set metrics with scikit-learn, from predicted probabilities.
+"""Test-set metrics from predicted probabilities, in NumPy.
 
 Every model's metrics file has the same headline keys (``accuracy``, ``f1``, ``precision``,
 ``recall``, ``roc_auc``, ``log_loss``, ``n``), so ``dvc metrics show`` reads as one table:
 macro averages over the ten digits for the classifiers, the positive class for the binary
 perfect-square model (which adds its threshold and the 2x2 confusion counts).
+
+The definitions are scikit-learn's, term for term (``precision_recall_fscore_support`` with
+``zero_division=0``, ``roc_curve`` with ``drop_intermediate``, ``roc_auc_score`` (binary, and
+one-vs-rest macro), ``log_loss`` with its clipping): ``tests/test_evaluation.py`` checks every
+number against scikit-learn itself. They are written out because importing ``sklearn.metrics``
+takes 2 to 3 s, more than the whole evaluate stage may take, for a few dozen lines of counting.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
-from sklearn import metrics as skm
+
+
+def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
+    out = np.zeros(np.shape(numerator), dtype=np.float64)
+    np.divide(numerator, denominator, out=out, where=denominator != 0)
+    return out
+
+
+def precision_recall_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per class: precision, recall, F1 and support (the number of true samples)."""
+    counts = confusion_counts(y_true, y_pred, n_classes)
+    tp = np.diag(counts).astype(np.float64)
+    predicted, support = counts.sum(axis=0), counts.sum(axis=1)
+    precision, recall = _divide(tp, predicted), _divide(tp, support)
+    return precision, recall, _divide(2 * tp, predicted + support), support
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts ``[actual, predicted]``."""
+    index = np.asarray(y_true, dtype=np.int64) * n_classes + np.asarray(y_pred, dtype=np.int64)
+    return np.bincount(index, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+
+
+def roc_curve(y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(fpr, tpr, thresholds) of binary labels ``y_true`` ranked by ``scores``: one point per
+    distinct score, collinear points dropped, (0, 0) first at threshold +inf."""
+    order = np.argsort(scores, kind="mergesort")[::-1]
+    scores, y = np.asarray(scores)[order], np.asarray(y_true)[order].astype(np.float64)
+    ends = np.r_[np.flatnonzero(np.diff(scores)), y.size - 1]  # the last index of each distinct score
+    tps = np.cumsum(y)[ends]
+    fps = 1 + ends - tps
+    thresholds = scores[ends]
+    if len(fps) > 2:
+        keep = np.flatnonzero(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])
+        fps, tps, thresholds = fps[keep], tps[keep], thresholds[keep]
+    fps, tps = np.r_[0, fps], np.r_[0, tps]
+    with np.errstate(invalid="ignore"):  # no negatives (or positives): NaN rates, as scikit-learn's
+        return fps / fps[-1], tps / tps[-1], np.r_[np.inf, thresholds]
+
+
+def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """The area under :func:`roc_curve`, by the trapezoidal rule."""
+    fpr, tpr, _ = roc_curve(y_true, scores)
+    return float(np.trapezoid(tpr, fpr))
+
+
+def log_loss(y_true: np.ndarray, proba: np.ndarray) -> float:
+    """Mean cross-entropy of ``(N, C)`` probabilities (or ``(N,)`` of the positive class), each
+    clipped to [eps, 1 - eps]."""
+    proba = np.asarray(proba, dtype=np.float64)
+    if proba.ndim == 1:
+        proba = np.column_stack([1 - proba, proba])
+    eps = np.finfo(proba.dtype).eps
+    picked = np.clip(proba, eps, 1 - eps)[np.arange(len(proba)), np.asarray(y_true, dtype=np.int64)]
+    return float(np.mean(-np.log(picked)))
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -21,15 +82,15 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> tuple[dict[
     n_classes = proba.shape[1]
     labels = list(range(n_classes))
     y_pred = proba.argmax(axis=1)
-    precision, recall, f1, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels, zero_division=0)
+    precision, recall, f1, support = precision_recall_f1(y_true, y_pred, n_classes)
     metrics = {
         "n": int(len(y_true)),
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "accuracy": float(np.mean(y_true == y_pred)),
         "f1": float(f1.mean()),
         "precision": float(precision.mean()),
         "recall": float(recall.mean()),
-        "roc_auc": float(skm.roc_auc_score(y_true, proba, multi_class="ovr", average="macro", labels=labels)),
-        "log_loss": float(skm.log_loss(y_true, proba, labels=labels)),
+        "roc_auc": float(np.mean([roc_auc(y_true == c, proba[:, c]) for c in labels])),
+        "log_loss": log_loss(y_true, proba),
     }
     per_class = [
         {"class": str(c), "precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]), "support": int(support[c])}
@@ -41,16 +102,16 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> tuple[dict[
 def binary_metrics(y_true: np.ndarray, p: np.ndarray, threshold: float, names: tuple[str, str] = ("negative", "positive")) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Headline metrics at ``threshold`` (positive when p >= threshold) and per-class rows."""
     y_pred = (p >= threshold).astype(int)
-    tn, fp, fn, tp = skm.confusion_matrix(y_true, y_pred, labels=[0, 1]).ravel()
-    precision, recall, f1, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=[0, 1], zero_division=0)
+    tn, fp, fn, tp = confusion_counts(y_true, y_pred, 2).ravel()
+    precision, recall, f1, support = precision_recall_f1(y_true, y_pred, 2)
     metrics = {
         "n": int(len(y_true)),
-        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "accuracy": float(np.mean(y_true == y_pred)),
         "f1": float(f1[1]),
         "precision": float(precision[1]),
         "recall": float(recall[1]),
-        "roc_auc": float(skm.roc_auc_score(y_true, p)),
-        "log_loss": float(skm.log_loss(y_true, p, labels=[0, 1])),
+        "roc_auc": roc_auc(y_true, p),
+        "log_loss": log_loss(y_true, p),
         "threshold": float(threshold),
         "tn": int(tn),
         "fp": int(fp),
@@ -89,8 +150,8 @@ def roc_rows(y_true: np.ndarray, scores: np.ndarray) -> list[dict[str, float]]:
     if scores.ndim == 2:
         onehot = np.eye(scores.shape[1], dtype=int)[y_true]
         y_true, scores = onehot.ravel(), scores.ravel()
-    fpr, tpr, thresholds = skm.roc_curve(y_true, scores, drop_intermediate=True)
-    thresholds = np.minimum(thresholds, 1.0)  # sklearn puts +inf first
+    fpr, tpr, thresholds = roc_curve(y_true, scores)
+    thresholds = np.minimum(thresholds, 1.0)  # +inf first
     return [{"fpr": float(f), "tpr": float(t), "threshold": float(th)} for f, t, th in zip(fpr, tpr, thresholds)]
 
 
@@ -101,6 +162,4 @@ def confusion_rows(y_true: np.ndarray, y_pred: np.ndarray) -> list[dict[str, int
 
 def confusion_matrix(rows: list[dict[str, int]], n_classes: int = 10) -> np.ndarray:
     """Counts ``[actual, predicted]`` from :func:`confusion_rows` output."""
-    actual = [r["actual"] for r in rows]
-    predicted = [r["predicted"] for r in rows]
-    return skm.confusion_matrix(actual, predicted, labels=list(range(n_classes)))
+    return confusion_counts(np.array([r["actual"] for r in rows]), np.array([r["predicted"] for r in rows]), n_classes)

@@ -32,13 +32,24 @@ def checkpoint(model: str) -> Path:
     return MODELS_DIR / f"{model}.pt"
 
 
+def test_logits(model: str) -> Path:
+    """The trained network's logits on the test split, as its training measured them last
+    (float32, N x outputs; ``mnistflow.outputs``)."""
+    return MODELS_DIR / f"{model}-test.npy"
+
+
+def test_info(model: str) -> Path:
+    """What :func:`test_logits` mean: the task (label rule, threshold) and the network's description."""
+    return MODELS_DIR / f"{model}-test.json"
+
+
 def train_metrics(model: str) -> Path:
     """Final k0/k1 and last-epoch losses and accuracies, written by the training stage."""
     return METRICS_DIR / f"{model}-train.json"
 
 
 def eval_metrics(model: str) -> Path:
-    """Test-set metrics computed by scikit-learn in the evaluate stage."""
+    """Test-set metrics computed by the evaluate stage."""
     return METRICS_DIR / f"{model}.json"
 
 

@@ -3,9 +3,9 @@
 A training stage opens one run per model (``training_run``): its params, the datasets it read,
 per-epoch metrics as steps, final metrics, history files and the model, logged as an MLflow 3
 LoggedModel and registered as ``mnist-<model>`` (servable with ``mlflow models serve``). The
-evaluate and plot stages then add test metrics and PNGs to the *same* run, found by the SHA-256
-of the checkpoint they read (``attach``); the test metrics are linked to the logged model and
-the test dataset, so one run holds everything about one trained model.
+track stage then adds the evaluate stage's test metrics and files and the plot stage's PNGs to
+the *same* run, found by the SHA-256 of the checkpoint (``attach``); the test metrics are linked
+to the logged model and the test dataset, so one run holds everything about one trained model.
 
 The store defaults to ``sqlite:///<project>/mlflow.db`` with artifacts in ``<project>/mlruns``,
 absolute paths resolved from the user's project even inside ``dvc exp run --temp/--queue``
@@ -442,11 +442,12 @@ def _ending(mlflow: Any, uri: str) -> Iterator[None]:
 class Run:
     """A thin handle on an active MLflow run, with the calls the stages need."""
 
-    def __init__(self, mlflow: Any, uri: str, model: str, model_id: str | None = None):
+    def __init__(self, mlflow: Any, uri: str, model: str, model_id: str | None = None, tags: Mapping[str, str] | None = None):
         self.mlflow = mlflow
         self.uri = uri
         self.model = model
         self.model_id = model_id  # the LoggedModel this run produced, once known
+        self.tags = dict(tags or {})  # the run's tags when it was opened
         self.datasets: dict[str, Any] = {}  # split name -> MLflow dataset logged as an input
 
     @property
@@ -533,7 +534,7 @@ class Run:
             with torch.no_grad():
                 output = served(torch.from_numpy(pixels)).numpy()
             name = registered_name(self.model)
-            with store_errors(self.uri, "logging the model"), warnings.catch_warnings():
+            with store_errors(self.uri, "logging the model"), warnings.catch_warnings(), _no_requirement_check():
                 warnings.simplefilter("ignore")
                 info = self.mlflow.pytorch.log_model(
                     served,
@@ -565,6 +566,22 @@ class Run:
                     ),
                 )
         return info.model_id
+
+
+@contextlib.contextmanager
+def _no_requirement_check() -> Iterator[None]:
+    """Skip MLflow's check that the running environment satisfies the model's requirements while
+    a model is logged. The only requirement is ``torch==<the running version>``, so the check can
+    only pass, and it indexes every installed distribution to do so: 2 to 3 s of each training
+    stage. (MLflow has no setting for it: the function is swapped for the block and put back.)"""
+    import mlflow.utils.environment as environment
+
+    saved = environment.warn_dependency_requirement_mismatches
+    environment.warn_dependency_requirement_mismatches = lambda requirements: None
+    try:
+        yield
+    finally:
+        environment.warn_dependency_requirement_mismatches = saved
 
 
 def served_module(model: Any, mean: float = 0.0, std: float = 1.0, binary: bool = False) -> Any:
@@ -636,4 +653,4 @@ def attach(checkpoint: str | Path) -> Iterator[Run | None]:
     with store_errors(uri, "reopening the run"):
         mlflow.start_run(run_id=training.info.run_id)
     with _ending(mlflow, uri):
-        yield Run(mlflow, uri, training.data.tags.get("model", Path(checkpoint).stem), outputs[-1].model_id if outputs else None)
+        yield Run(mlflow, uri, training.data.tags.get("model", Path(checkpoint).stem), outputs[-1].model_id if outputs else None, training.data.tags)

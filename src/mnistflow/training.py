@@ -66,7 +66,10 @@ def seed_everything(seed: int) -> None:
     np.random.seed(seed)
     torch.manual_seed(seed)
     torch.backends.cudnn.benchmark = False
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    # torch.use_deterministic_algorithms(True, warn_only=True) does exactly this, plus the same
+    # switch in torch.compile's (inductor's) config, which this project does not use; importing
+    # that config to set it costs 2.5 s at every stage start.
+    torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
 THREADS_ENV = "MNISTFLOW_THREADS"
@@ -130,7 +133,9 @@ def get_lr(epoch: float, cfg: Training) -> float:
 
 def make_optimizer(model: nn.Module, cfg: Training) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        # fused: one kernel updates every parameter (the same update rule); 25-30% faster steps
+        # for the MLPs than the per-tensor loop torch uses by default on the CPU.
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
 
@@ -145,6 +150,9 @@ def loss_and_accuracy(logits: torch.Tensor, y: torch.Tensor, task: Task = MULTIC
 class History:
     epochs: list[dict[str, float]] = field(default_factory=list)  # one row per epoch, epoch 0 first
     steps: list[dict[str, float]] = field(default_factory=list)  # mini-batch loss every log_every steps
+    # The last evaluation's logits per split (CPU, float32): the trained network's answers on
+    # val and test (train: its train_eval_size subset), saved so later stages need not recompute them.
+    logits: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def last(self) -> dict[str, float]:
@@ -236,15 +244,20 @@ class NumpyEngine:
         return {name: torch.from_numpy(np.array(value)) for name, value in self.model.state_dict().items()}
 
 
-def epoch_row(engine: TorchEngine | NumpyEngine, epoch: int, lr: float, data: dict[str, tuple[torch.Tensor, torch.Tensor]], task: Task, batch_size: int) -> dict[str, float]:
-    """Losses and accuracies on every split, plus the model's own scalars (k0, k1)."""
+def epoch_row(
+    engine: TorchEngine | NumpyEngine, epoch: int, lr: float, data: dict[str, tuple[torch.Tensor, torch.Tensor]], task: Task, batch_size: int
+) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
+    """Losses and accuracies on every split, plus the model's own scalars (k0, k1); and the
+    logits they were computed from."""
     row: dict[str, float] = {"epoch": epoch, "lr": lr}
+    logits = {}
     for name, (x, y) in data.items():
-        loss, accuracy = loss_and_accuracy(engine.logits(x, batch_size), y, task)
+        logits[name] = engine.logits(x, batch_size)
+        loss, accuracy = loss_and_accuracy(logits[name], y, task)
         row[f"{name}_loss"] = loss
         row[f"{name}_acc"] = accuracy
     row.update(engine.scalars())
-    return row
+    return row, logits
 
 
 def fit(
@@ -274,14 +287,14 @@ def fit(
         keep = torch.randperm(len(y_train), generator=generator)[: cfg.train_eval_size]
         data["train"] = (data["train"][0][keep], data["train"][1][keep])
     augment = None
-    if cfg.augment.enabled:  # torchvision is imported only when augmenting (it costs ~2 s)
+    if cfg.augment.enabled:
         from mnistflow.data.augment import make_augmenter
 
         augment = make_augmenter(cfg.augment, fill=float(x_train.min()))
     history = History()
 
     def record(epoch: int, lr: float, seconds: float) -> None:
-        row = epoch_row(engine, epoch, lr, data, task, eval_batch_size)
+        row, history.logits = epoch_row(engine, epoch, lr, data, task, eval_batch_size)
         if epoch == 0:  # an untrainable start (init.k1 = 1e6) is caught before the first step
             check_divergence(0, cfg.epochs, 0, max(row[f"{name}_loss"] for name in data), lr, engine.scalars())
         history.epochs.append(row)

@@ -3,9 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from mnistflow import checkpoint, paths
+from mnistflow import outputs, paths
 from mnistflow.files import read_json, staged, write_csv, write_json
-from mnistflow.models import describe
 from mnistflow.plotting import render_summary
 
 SUMMARY_KEYS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss")
@@ -16,8 +15,7 @@ def summary_rows(models: list[str]) -> list[dict[str, Any]]:
     rows = []
     for name in models:
         metrics = read_json(paths.eval_metrics(name))
-        payload = checkpoint.read(paths.checkpoint(name))
-        rows.append({"model": name, "description": describe(payload["arch"], payload["kwargs"]), **{k: metrics[k] for k in SUMMARY_KEYS}})
+        rows.append({"model": name, "description": outputs.load(name).description, **{k: metrics[k] for k in SUMMARY_KEYS}})
     return rows
 
 

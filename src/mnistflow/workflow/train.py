@@ -3,14 +3,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
-
-from mnistflow import checkpoint, distributed, paths, tracking
+from mnistflow import checkpoint, distributed, outputs, paths, tracking
 from mnistflow.config import MLPTraining, Params
 from mnistflow.data.prepare import load_splits, relabel
 from mnistflow.files import staged, write_csv, write_json
 from mnistflow.models import build_model, describe, model_spec
-from mnistflow.inference import predict_logits
 from mnistflow.errors import UserError
 from mnistflow.training import Diverged, NumpyEngine, configure_threads, fit, format_row, seed_everything
 
@@ -45,8 +42,9 @@ def train(name: str, params: Params) -> dict[str, float]:
     seed_everything(cfg.seed)
     model = build_model(spec.arch, spec.kwargs)
     splits = relabel(load_splits(), spec.task)
+    eval_batch_size = params.evaluate.batch_size
     if not lead:  # another rank under torchrun: trains in step with rank 0, which alone writes and logs
-        distributed.fit(model, splits, cfg, spec.task)
+        distributed.fit(model, splits, cfg, spec.task, eval_batch_size=eval_batch_size)
         return {}
     stage = f"train@{name}"
     backend = "numpy" if numpy_backend else "torch"
@@ -60,22 +58,22 @@ def train(name: str, params: Params) -> dict[str, float]:
         try:
             if numpy_backend:  # the from-scratch engine trains; the same nn.Module keeps the result
                 engine = NumpyEngine(spec.kwargs, cfg)
-                history = fit(engine, splits, cfg, spec.task, on_epoch=on_epoch)
+                history = fit(engine, splits, cfg, spec.task, on_epoch=on_epoch, eval_batch_size=eval_batch_size)
                 model.load_state_dict(engine.torch_state_dict())
             else:
-                history = distributed.fit(model, splits, cfg, spec.task, on_epoch=on_epoch)
+                history = distributed.fit(model, splits, cfg, spec.task, on_epoch=on_epoch, eval_batch_size=eval_batch_size)
         except Diverged as exc:  # the run ends FAILED and the staged files are dropped
             raise UserError(f"{stage}: {exc}; nothing written. {divergence_advice(name, exc)}") from None
         model.cpu()
         task = spec.task
-        if task.binary:
-            from mnistflow.evaluation import choose_threshold  # scikit-learn: only the binary task needs it
+        if task.binary:  # the threshold from the trained network's validation answers (its last evaluation)
+            from mnistflow.evaluation import choose_threshold
 
-            val_logits = predict_logits(model, torch.from_numpy(splits.val.x), amp=cfg.amp)
-            task = task.with_threshold(choose_threshold(splits.val.y, task.proba(val_logits).numpy()))
+            task = task.with_threshold(choose_threshold(splits.val.y, task.proba(history.logits["val"]).numpy()))
         extra: dict[str, Any] = {"model": name, "backend": backend, "amp": cfg.amp, "train": spec.params, "data": splits.info}
         checkpoint_file = stage_file(paths.checkpoint(name))
         checkpoint.save(checkpoint_file, model, spec.arch, spec.kwargs, task, extra)
+        outputs.save(name, history.logits["test"].numpy(), task, describe(spec.arch, spec.kwargs), stage_file)
         write_csv(stage_file(paths.history(name)), history.epochs)
         write_csv(stage_file(paths.steps(name)), history.steps, columns=("step", "epoch", "loss"))
         last = history.last

@@ -1,0 +1,61 @@
+"""A trained model's answers on the test split: what the evaluate, plot and summary stages read.
+
+The training stage measures the test split after every epoch (``training.fit``); the logits of
+its last measurement are the trained network's answers, computed by the one forward path
+(``inference.predict_logits``) with the training's own precision and memory layout. The stage
+saves them beside the checkpoint, with the task (label rule, decision threshold) and the
+network's one-line description: ``models/<model>-test.npy`` (float32 logits, N x 10, or N x 1
+for a yes/no model) and ``models/<model>-test.json``. The stages after it then need neither
+the network nor torch, whose import alone (about 3 s) is more than an evaluate stage may take.
+``tests/test_end_to_end.py`` checks that the saved logits are the checkpoint's own.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistflow import paths
+from mnistflow.errors import UserError
+from mnistflow.files import atomic_path, read_json, write_json
+from mnistflow.tasks import Task
+
+
+@dataclass(frozen=True)
+class TestOutputs:
+    logits: np.ndarray  # (N, 10), or (N, 1) for a yes/no task; float32
+    task: Task
+    description: str  # e.g. "deep CNN 32-48 / dense 256-128"
+
+    def proba(self) -> np.ndarray:
+        """(N, 10) softmax probabilities, or (N,) probability of the positive class (float64):
+        ``Task.proba`` in NumPy."""
+        logits = self.logits.astype(np.float64)
+        if self.task.binary:
+            return 1.0 / (1.0 + np.exp(-logits[:, 0]))
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return shifted / shifted.sum(axis=1, keepdims=True)
+
+
+def save(model: str, logits: np.ndarray, task: Task, description: str, stage_file=lambda path: path) -> None:
+    """Write model ``model``'s test logits and their meaning (``stage_file`` maps each final path
+    to where to write it, e.g. ``files.staged``'s). ``np.save`` writes the same bytes for the same
+    array (``np.savez`` would stamp its zip with the time)."""
+    with atomic_path(stage_file(paths.test_logits(model))) as tmp:
+        np.save(tmp, np.ascontiguousarray(logits, dtype=np.float32))
+    write_json(stage_file(paths.test_info(model)), {"task": task.to_dict(), "description": description, "n": int(len(logits))})
+
+
+def load(model: str) -> TestOutputs:
+    """Model ``model``'s saved test outputs; one line naming the fix if they are missing."""
+    logits_file, info_file = paths.test_logits(model), paths.test_info(model)
+    for path in (logits_file, info_file):
+        if not Path(path).is_file():
+            raise UserError(f"{path} is missing; run the training stage that writes it (`dvc repro train@{model}`) or fetch it (`dvc pull {path}`)")
+    info: dict[str, Any] = read_json(info_file)
+    logits = np.load(logits_file, allow_pickle=False)
+    if logits.ndim != 2 or len(logits) != info.get("n"):
+        raise UserError(f"{logits_file} does not match {info_file} (shape {logits.shape}, n {info.get('n')}); rerun `dvc repro -f train@{model}`")
+    return TestOutputs(logits, Task.from_dict(info["task"]), info["description"])
