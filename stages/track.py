@@ -1,6 +1,6 @@
 """Stage track: add every model's test metrics, evaluation files and figures to its MLflow run.
 
-Usage: python -m stages.track   (the models are dvc.yaml's `vars: models`)
+Usage: python -m stages.track [MODEL ...]   (default: every model of dvc.yaml's `vars: models`)
 """
 import sys
 
@@ -11,9 +11,11 @@ def main() -> None:
     from mnistflow import paths
     from mnistflow.workflow.track import track
 
-    if len(sys.argv) != 1:
-        sys.exit("usage: python -m stages.track")
-    track(paths.pipeline_models())
+    models = paths.pipeline_models()
+    unknown = [name for name in sys.argv[1:] if name not in models]
+    if unknown:
+        sys.exit(f"usage: python -m stages.track [MODEL ...]; {unknown[0]} is not one of {', '.join(models)}")
+    track(sys.argv[1:] or models)
 
 
 if __name__ == "__main__":

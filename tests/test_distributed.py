@@ -70,7 +70,9 @@ def test_two_processes_train_the_model_one_process_trains(tmp_path):
 
     two = ranks[0]
     assert [row["epoch"] for row in two["epochs"]] == [0, 1, 2, 3]
-    assert two["epochs"][0] == one.epochs[0]  # the untrained net: the gathered logits are exact
+    # The untrained net: the same weights, so the gathered logits differ from one process's only
+    # where the matrix library rounds a 109-row shard unlike the 217-row whole (seen on some CPUs).
+    assert two["epochs"][0] == pytest.approx(one.epochs[0], rel=1e-7, abs=1e-9)
     for mine, theirs in zip(two["epochs"], one.epochs):
         assert mine == pytest.approx(theirs, rel=1e-3, abs=1e-5)  # summation order only
     assert len(two["steps"]) == len(one.steps) == 3 * 14 // 4

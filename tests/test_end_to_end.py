@@ -1,7 +1,7 @@
 """End to end: the real `dvc repro` / `dvc exp run` / `dvc metrics diff` on a copy of the project.
 
 Runs every stage (download, preprocess, the five models' train, evaluate and plot stages, the
-summary) on small generated MNIST files (never the real MNIST) served through $MNIST_MIRROR,
+summary, the MLflow track stage, the report) on small generated MNIST files (never the real MNIST) served through $MNIST_MIRROR,
 with an unreachable http mirror configured after it, and tiny, quick models; then checks the
 outputs, what `dvc exp run -S init.k1=0.5` reruns, and the MLflow store.
 Slow (about three minutes on 2 CPU cores, mostly the stages' imports): deselect with
@@ -39,10 +39,11 @@ STAGES = (
     *(f"evaluate@{m}" for m in MODELS),
     *(f"plot@{m}" for m in MODELS),
     "summary",
+    "track",
     "report",
 )
 # What a new `init` (read by train@ann only) reruns; everything else is skipped.
-INIT_STAGES = ("train@ann", "evaluate@ann", "plot@ann", "summary", "report")
+INIT_STAGES = ("train@ann", "evaluate@ann", "plot@ann", "summary", "track", "report")
 SKIPPED_PREFIXES = ("dvc.lock", "metrics/", "plots/", "data/", "reports/")
 PNGS = {
     "accuracy_train_vs_test.png",
@@ -286,7 +287,7 @@ def test_repro_then_experiment(project: Project) -> None:
     assert not any(path.startswith(tuple(f"metrics/{m}" for m in MODELS[1:])) for path in diff), diff
 
     # 6. MLflow: one run per training; the experiment's run is tagged with its name and holds
-    # the evaluate stage's test metrics beside the training's own.
+    # the evaluate stage's test metrics (added by the track stage) beside the training's own.
     runs = search_runs(project.mlflow_uri)
     by_stage: dict[str, list] = {}
     for r in runs:
@@ -306,6 +307,28 @@ def test_repro_then_experiment(project: Project) -> None:
     for r, train in ((first, project.train_metrics), (second, train2)):
         assert r.data.metrics["final/k1"] == pytest.approx(train["k1"])
     assert by_stage["train@square"][0].data.metrics["test/threshold"] == pytest.approx(project.eval_metrics["square"]["threshold"])
+
+
+def test_the_saved_test_answers_are_the_checkpoints_own(project: Project) -> None:
+    """evaluate, plot and summary read models/<m>-test.npy instead of running the network: for
+    every model those logits are what its checkpoint computes on the test split, with its own
+    precision and layout."""
+    import numpy as np
+    import torch
+
+    from mnistflow import checkpoint
+    from mnistflow.inference import predict_logits
+
+    test = np.load(project.repo / "data/processed/test.npz")
+    for model in MODELS:
+        net, task, payload = checkpoint.load(project.repo / f"models/{model}.pt")
+        channels_last = payload["train"][f"{model}.train.channels_last"]
+        expected = predict_logits(net, torch.from_numpy(test["x"]), 1000, amp=payload["amp"], channels_last=channels_last)
+        saved = np.load(project.repo / f"models/{model}-test.npy")
+        assert saved.shape == (N_TEST, task.n_outputs) and saved.dtype == np.float32
+        np.testing.assert_allclose(saved, expected.numpy(), rtol=0, atol=1e-5, err_msg=model)
+        info = read_json(project.repo / f"models/{model}-test.json")
+        assert info["task"] == task.to_dict() and info["n"] == N_TEST
 
 
 def test_temp_experiment_logs_to_project_store(project: Project) -> None:
@@ -337,7 +360,7 @@ def test_temp_experiment_logs_to_project_store(project: Project) -> None:
     assert "(numpy)" in out and "train@ann: MLP" in out
     assert run_.data.metrics["test/accuracy"] >= 0.9
     assert run_.data.metrics["final/k1"] != pytest.approx(0.7)  # k1 was trained by the NumPy engine
-    # The evaluate and plot stages, run in the temporary copy, attached their files to the same run.
+    # The track stage, run in the temporary copy, attached the evaluate and plot files to the same run.
     assert run_.info.artifact_uri.startswith((repo / "mlruns").as_uri()), run_.info.artifact_uri
     artifacts = repo / "mlruns" / run_.info.artifact_uri[len((repo / "mlruns").as_uri()) + 1 :]
     assert (artifacts / "evaluation" / "ann.json").is_file()
@@ -411,12 +434,12 @@ def test_dvc_remote_push_clone_pull(project: Project, tmp_path: Path) -> None:
     assert stages_ran(out) == set(), out
     assert all(skipped(out, stage) for stage in STAGES), out
 
-    # Evaluate again on the pulled checkpoints: the same bytes as the owner's run.
-    stages = [f"evaluate@{m}" for m in REEVALUATED]
+    # Evaluate again on the pulled test answers: the same bytes as the owner's run.
+    stages = [*(f"evaluate@{m}" for m in REEVALUATED), "track"]
     forced = run([DVC, "repro", "--force", "--single-item", *stages], clone, mate)
     out = forced.stdout + forced.stderr
     assert stages_ran(out) == set(stages), out
-    assert "no MLflow run" in out, out  # the teammate has no store; evaluate went on without it
+    assert "no MLflow run" in out, out  # the teammate has no store; track went on without it
     assert evaluation_files(clone, REEVALUATED) == expected
     assert git_run(clone, "status", "--porcelain") == ""  # dvc.lock and every committed file unchanged
     status = run([DVC, "status"], clone, mate)

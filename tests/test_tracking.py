@@ -322,8 +322,8 @@ def stage_lines(stderr: str) -> list[str]:
 
 def test_unreachable_server_or_damaged_store_stop_stages_in_one_line_before_any_work(tmp_path):
     """train against a dead server fails in seconds (it hung 4 minutes, then 120 lines of
-    traceback); evaluate and plot too, before they look for their checkpoint; a damaged
-    SQLite file is named with the command that moves it away. Nothing is written."""
+    traceback); the track stage too, before it looks for any file; a damaged SQLite file is
+    named with the command that moves it away. Nothing is written."""
     project = minimal_project(tmp_path / "project")
     port = free_port()  # nothing listens there any more
     dead = f"http://127.0.0.1:{port}"
@@ -342,8 +342,8 @@ def test_unreachable_server_or_damaged_store_stop_stages_in_one_line_before_any_
     damaged = tmp_path / "damaged.db"
     damaged.write_bytes(b"this is not a SQLite database" * 100)
     runs = {
-        "evaluate": subprocess.Popen([PYTHON, "-m", "stages.evaluate", "ann"], cwd=project, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True),
-        "plot": subprocess.Popen([PYTHON, "-m", "stages.plot", "ann"], cwd=project, env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{damaged}"}, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True),
+        "dead": subprocess.Popen([PYTHON, "-m", "stages.track"], cwd=project, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True),
+        "damaged": subprocess.Popen([PYTHON, "-m", "stages.track"], cwd=project, env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{damaged}"}, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True),
     }
     try:
         out = {name: (p.wait(timeout=120), p.stderr.read()) for name, p in runs.items()}
@@ -352,11 +352,11 @@ def test_unreachable_server_or_damaged_store_stop_stages_in_one_line_before_any_
             if p.poll() is None:
                 p.kill()
                 p.wait()
-    assert out["evaluate"] == (1, expected + "\n"), out["evaluate"]
-    assert out["plot"][0] == 1 and stage_lines(out["plot"][1]) == [
+    assert out["dead"] == (1, expected + "\n"), out["dead"]
+    assert out["damaged"][0] == 1 and stage_lines(out["damaged"][1]) == [
         f"error: MLflow store {damaged} is damaged (file is not a database); move it away (`mv {damaged} {damaged}.broken`) "
         "and the next stage starts a new, empty store, or set MLFLOW_TRACKING_URI to another store"
-    ], out["plot"]
+    ], out["damaged"]
     written = sorted(str(p.relative_to(project)) for p in project.rglob("*") if not str(p.relative_to(project)).startswith(("stages", "src", "params.yaml", "dvc.yaml")))
     assert written == [], written  # no models/, metrics/, plots/, mlruns/, mlflow.db, staging folders
 
