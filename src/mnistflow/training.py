@@ -293,8 +293,11 @@ def fit(
         augment = make_augmenter(cfg.augment, fill=float(x_train.min()))
     history = History()
 
-    def record(epoch: int, lr: float, seconds: float) -> None:
+    def record(epoch: int, lr: float, start: float | None) -> None:
+        """Evaluate after epoch ``epoch`` (begun at ``start``; None: before training); its
+        seconds include this evaluation."""
         row, history.logits = epoch_row(engine, epoch, lr, data, task, eval_batch_size)
+        seconds = time.perf_counter() - start if start is not None else 0.0
         if epoch == 0:  # an untrainable start (init.k1 = 1e6) is caught before the first step
             check_divergence(0, cfg.epochs, 0, max(row[f"{name}_loss"] for name in data), lr, engine.scalars())
         history.epochs.append(row)
@@ -317,12 +320,12 @@ def _train_epochs(
     generator: torch.Generator,
     augment: Callable[[torch.Tensor], torch.Tensor] | None,
     history: History,
-    record: Callable[[int, float, float], None],
+    record: Callable[[int, float, float | None], None],
 ) -> None:
     """``fit``'s loop: epoch 0 evaluated, then ``cfg.epochs`` epochs of steps, each evaluated."""
     steps_per_epoch = math.ceil(len(y_train) / cfg.batch_size)
     shard = getattr(engine, "shard", None)  # one rank of several (mnistflow.distributed): its slice of each batch
-    record(0, get_lr(0, cfg), 0.0)
+    record(0, get_lr(0, cfg), None)
     step = 0
     for epoch in range(cfg.epochs):
         start = time.perf_counter()
@@ -341,7 +344,7 @@ def _train_epochs(
             check_divergence(epoch + 1, cfg.epochs, step, loss, lr, engine.scalars())
             if step % cfg.log_every == 0:
                 history.steps.append({"step": step, "epoch": step / steps_per_epoch, "loss": loss})
-        record(epoch + 1, lr, time.perf_counter() - start)
+        record(epoch + 1, lr, start)
 
 
 def format_row(row: dict[str, float], epochs: int, seconds: float) -> str:
