@@ -331,6 +331,18 @@ def test_the_saved_test_answers_are_the_checkpoints_own(project: Project) -> Non
         assert info["task"] == task.to_dict() and info["n"] == N_TEST
 
 
+def test_evaluate_plot_and_summary_import_neither_torch_nor_mlflow(project: Project) -> None:
+    """What keeps each of them to a second or two: no torch (3 s to import), no MLflow, no
+    scikit-learn. Run on the project's own outputs; a stage's rerun writes the same bytes."""
+    before = (project.repo / "metrics/ann.json").read_bytes()
+    for args in (["stages.evaluate", "ann"], ["stages.plot", "square"], ["stages.summary"]):
+        probe = f"import runpy, sys; sys.argv = {args!r}; runpy.run_module({args[0]!r}, run_name='__main__')"
+        check = "; import sys; bad = sorted({'torch', 'mlflow', 'sklearn', 'torchvision'} & set(sys.modules)); assert not bad, bad"
+        proc = subprocess.run([str(VENV_BIN / "python"), "-c", probe + check], cwd=project.repo, env=project.env, capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
+    assert (project.repo / "metrics/ann.json").read_bytes() == before
+
+
 def test_temp_experiment_logs_to_project_store(project: Project) -> None:
     """Without MLFLOW_TRACKING_URI, a `--temp` experiment's run lands in <project>/mlflow.db.
 

@@ -24,7 +24,7 @@ from mnistflow.tasks import Task
 
 
 @dataclass(frozen=True)
-class TestOutputs:
+class Answers:
     logits: np.ndarray  # (N, 10), or (N, 1) for a yes/no task; float32
     task: Task
     description: str  # e.g. "deep CNN 32-48 / dense 256-128"
@@ -48,7 +48,7 @@ def save(model: str, logits: np.ndarray, task: Task, description: str, stage_fil
     write_json(stage_file(paths.test_info(model)), {"task": task.to_dict(), "description": description, "n": int(len(logits))})
 
 
-def load(model: str) -> TestOutputs:
+def load(model: str) -> Answers:
     """Model ``model``'s saved test outputs; one line naming the fix if they are missing."""
     logits_file, info_file = paths.test_logits(model), paths.test_info(model)
     for path in (logits_file, info_file):
@@ -58,4 +58,4 @@ def load(model: str) -> TestOutputs:
     logits = np.load(logits_file, allow_pickle=False)
     if logits.ndim != 2 or len(logits) != info.get("n"):
         raise UserError(f"{logits_file} does not match {info_file} (shape {logits.shape}, n {info.get('n')}); rerun `dvc repro -f train@{model}`")
-    return TestOutputs(logits, Task.from_dict(info["task"]), info["description"])
+    return Answers(logits, Task.from_dict(info["task"]), info["description"])

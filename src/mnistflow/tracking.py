@@ -571,9 +571,9 @@ class Run:
 @contextlib.contextmanager
 def _no_requirement_check() -> Iterator[None]:
     """Skip MLflow's check that the running environment satisfies the model's requirements while
-    a model is logged. The only requirement is ``torch==<the running version>``, so the check can
-    only pass, and it indexes every installed distribution to do so: 2 to 3 s of each training
-    stage. (MLflow has no setting for it: the function is swapped for the block and put back.)"""
+    a model is logged. The requirements are ``torch==`` and ``mlflow==`` the running versions,
+    so the check can only pass, and it indexes every installed distribution to do so: 2 to 3 s
+    of each training stage. (MLflow has no setting for it: the function is swapped for the block and put back.)"""
     import mlflow.utils.environment as environment
 
     saved = environment.warn_dependency_requirement_mismatches
