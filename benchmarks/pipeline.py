@@ -94,7 +94,7 @@ def run_repro(repo: Path, env: dict[str, str]) -> tuple[float, dict[str, dict]]:
     for line in proc.stdout:
         now = time.monotonic()
         line = line.rstrip("\n")
-        found = re.match(r"^Running stage '([^']+)':", line)
+        found = re.search(r"Running stage '([^']+)':", line)  # anywhere: a line may start with another tool's output
         if found:
             if current:
                 stages[current]["wall"] = now - last
