@@ -27,7 +27,7 @@ from mnistflow.tasks import Task
 class Answers:
     logits: np.ndarray  # (N, 10), or (N, 1) for a yes/no task; float32
     task: Task
-    description: str  # e.g. "deep CNN 32-48 / dense 256-128"
+    description: str  # e.g. "deep CNN 16-48 / dense 256-128"
 
     def proba(self) -> np.ndarray:
         """(N, 10) softmax probabilities, or (N,) probability of the positive class (float64):

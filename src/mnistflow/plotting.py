@@ -142,12 +142,12 @@ def misclassified_gallery(
     rows = max(1, -(-len(wrong) // cols))
     # One image of all the digits (a tile per digit, a band above it for its label) on one
     # axes: drawing 36 axes with a title each took a second of the plot stage.
+    show_digit = list(class_names) != [str(d) for d in range(len(class_names))]  # named classes: also the digit
     height, width = images.shape[1:3]
-    band = 3 * height // 4 if list(class_names) != [str(d) for d in range(len(class_names))] else height // 2
+    band = 3 * height // 4 if show_digit else height // 2  # three label lines, or two
     cell_h, cell_w = height + band, width + width // 4
     mosaic = np.full((rows * cell_h, cols * cell_w), np.nan)
     fig, ax = plt.subplots(figsize=(cols * 1.5, rows * 1.75 + 0.6))
-    show_digit = list(class_names) != [str(d) for d in range(len(class_names))]
     for n, i in enumerate(wrong):
         top, left = (n // cols) * cell_h + band, (n % cols) * cell_w
         mosaic[top : top + height, left : left + width] = images[i]

@@ -43,11 +43,11 @@ def track(models: list[str]) -> dict[str, str]:
     test = load_split("test")
     done = {}
     for name in models:
-        files = evaluation_files(name) + figures(name)
-        missing = [str(path) for path in files if not path.is_file()]
+        evaluation, pngs = evaluation_files(name), figures(name)
+        missing = [str(path) for path in evaluation if not path.is_file()] or ([] if pngs else [f"{paths.images(name)}/*.png"])
         if missing:
             raise FileNotFoundError(f"{missing[0]} is missing; run `dvc repro plot@{name}` first")
-        sha = digest(files)
+        sha = digest(evaluation + pngs)
         with tracking.attach(paths.checkpoint(name)) as run:
             if run is None:
                 done[name] = "no run"
@@ -57,11 +57,11 @@ def track(models: list[str]) -> dict[str, str]:
                 metrics = read_json(paths.eval_metrics(name))
                 run.log_dataset("test", paths.split_file("test"), test.x, outputs.load(name).task.labels(test.y))
                 run.log_metrics({f"test/{k}": v for k, v in metrics.items()}, dataset="test", for_model=True)  # charted as one group
-                for path in evaluation_files(name):
+                for path in evaluation:
                     run.log_artifact(path, "evaluation")
-                for path in figures(name):
+                for path in pngs:
                     run.log_artifact(path, "plots")
                 run.set_tags({EVALUATION_TAG: sha})
-                done[name] = f"test metrics, {len(evaluation_files(name))} evaluation files and {len(figures(name))} figures logged"
+                done[name] = f"test metrics, {len(evaluation)} evaluation files and {len(pngs)} figures logged"
         print(f"track {name}: {done[name]}")
     return done
