@@ -572,16 +572,22 @@ class Run:
 def _no_requirement_check() -> Iterator[None]:
     """Skip MLflow's check that the running environment satisfies the model's requirements while
     a model is logged. The requirements are ``torch==`` and ``mlflow==`` the running versions,
-    so the check can only pass, and it indexes every installed distribution to do so: 2 to 3 s
-    of each training stage. (MLflow has no setting for it: the function is swapped for the block and put back.)"""
-    import mlflow.utils.environment as environment
+    so the check can only pass, and each time it indexes every installed distribution: once
+    when the model is saved and once more when MLflow loads it back to check that the input
+    example serves (which still runs), 1-1.5 s each. (MLflow has no setting for it: the function
+    is swapped, in both modules that call it, for the block and put back.)"""
+    import mlflow.pyfunc
+    import mlflow.utils.environment
 
-    saved = environment.warn_dependency_requirement_mismatches
-    environment.warn_dependency_requirement_mismatches = lambda requirements: None
+    callers = (mlflow.utils.environment, mlflow.pyfunc)
+    saved = [caller.warn_dependency_requirement_mismatches for caller in callers]
+    for caller in callers:
+        caller.warn_dependency_requirement_mismatches = lambda requirements: None
     try:
         yield
     finally:
-        environment.warn_dependency_requirement_mismatches = saved
+        for caller, function in zip(callers, saved):
+            caller.warn_dependency_requirement_mismatches = function
 
 
 def served_module(model: Any, mean: float = 0.0, std: float = 1.0, binary: bool = False) -> Any:
