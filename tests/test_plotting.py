@@ -22,7 +22,7 @@ def history(with_k: bool):
     return rows
 
 
-def draw(tmp_path, name, with_k, n_classes):
+def draw(tmp_path, name, with_k, n_classes, workers=1):
     rng = np.random.default_rng(0)
     actual = np.arange(200) % n_classes
     predicted = np.where(np.arange(200) % 7 == 0, (actual + 1) % n_classes, actual)
@@ -30,7 +30,7 @@ def draw(tmp_path, name, with_k, n_classes):
     steps = [{"step": s, "epoch": s / 10, "loss": 2.0 / s} for s in range(1, 31)]
     roc = [{"fpr": f, "tpr": min(1.0, f * 3), "threshold": 1 - f} for f in np.linspace(0, 1, 11)]
     names = [str(c) for c in range(n_classes)] if n_classes == 10 else ["not square", "square"]
-    return render_all(history(with_k), steps, confusion, roc, rng.random((200, 28, 28)), np.arange(200) % 10, names, 12, tmp_path / name, "test")
+    return render_all(history(with_k), steps, confusion, roc, rng.random((200, 28, 28)), np.arange(200) % 10, names, 12, tmp_path / name, "test", workers)
 
 
 def test_render_all_writes_the_expected_pngs(tmp_path):
@@ -43,6 +43,14 @@ def test_render_all_writes_the_expected_pngs(tmp_path):
         data = path.read_bytes()
         assert data.startswith(PNG_MAGIC) and len(data) > 5000
     assert sorted(f.name for f in (tmp_path / "a").iterdir()) == sorted(p.name for p in learnable)  # no temp files left
+
+
+def test_figures_drawn_in_two_processes_are_the_same_files(tmp_path):
+    alone = draw(tmp_path, "one", True, 10)
+    shared = draw(tmp_path, "two", True, 10, workers=2)
+    assert [p.name for p in shared] == [p.name for p in alone]
+    for one, two in zip(alone, shared):
+        assert two.read_bytes() == one.read_bytes(), two.name
 
 
 def test_render_summary(tmp_path):

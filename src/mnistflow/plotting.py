@@ -5,7 +5,7 @@ activation) into a folder and returns the files; each figure function takes plai
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import matplotlib
@@ -17,6 +17,7 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from mnistflow.evaluation import confusion_matrix  # noqa: E402
 from mnistflow.files import atomic_path  # noqa: E402
+from mnistflow.parallel import run_forked  # noqa: E402
 
 Rows = Sequence[dict[str, float]]
 SPLIT_STYLE = {"train": ("tab:blue", "-"), "val": ("tab:orange", ":"), "test": ("tab:red", "--")}
@@ -174,22 +175,27 @@ def render_all(
     gallery_size: int,
     out_dir: Path,
     title: str,
+    workers: int = 1,
 ) -> list[Path]:
-    """Draw every figure one model's data supports into ``out_dir``; return the PNG paths."""
+    """Draw every figure one model's data supports into ``out_dir``; return the PNG paths.
+
+    The figures are independent: ``workers`` > 1 draws them in that many processes
+    (``parallel.run_forked``), the same files, about 0.2 s each."""
     out_dir.mkdir(parents=True, exist_ok=True)
     matrix = confusion_matrix(list(confusion), n_classes=len(class_names))
-    files = [
-        _save(split_curves(history, "loss", title), out_dir / "loss_train_vs_test.png"),
-        _save(split_curves(history, "acc", title), out_dir / "accuracy_train_vs_test.png"),
-        _save(loss_curve(steps, history, title), out_dir / "loss_curve.png"),
-        _save(confusion_heatmap(matrix, class_names, title), out_dir / "confusion_matrix.png"),
-        _save(roc_curve(roc, title, micro=len(class_names) > 2), out_dir / "roc_curve.png"),
-        _save(misclassified_gallery(images, confusion, digits, class_names, gallery_size, title), out_dir / "misclassified.png"),
-    ]
+    figures: dict[str, Callable[[], plt.Figure]] = {
+        "loss_train_vs_test.png": lambda: split_curves(history, "loss", title),
+        "accuracy_train_vs_test.png": lambda: split_curves(history, "acc", title),
+        "loss_curve.png": lambda: loss_curve(steps, history, title),
+        "confusion_matrix.png": lambda: confusion_heatmap(matrix, class_names, title),
+        "roc_curve.png": lambda: roc_curve(roc, title, micro=len(class_names) > 2),
+        "misclassified.png": lambda: misclassified_gallery(images, confusion, digits, class_names, gallery_size, title),
+    }
     if "k0" in history[0]:
-        files.append(_save(k_per_epoch(history, title), out_dir / "k_per_epoch.png"))
-        files.append(_save(activation_shapes(history, title), out_dir / "activation_first_last.png"))
-    return files
+        figures["k_per_epoch.png"] = lambda: k_per_epoch(history, title)
+        figures["activation_first_last.png"] = lambda: activation_shapes(history, title)
+    run_forked([lambda draw=draw, name=name: _save(draw(), out_dir / name) for name, draw in figures.items()], workers)
+    return [out_dir / name for name in figures]
 
 
 def render_summary(rows: Rows, out_dir: Path) -> list[Path]:

@@ -25,6 +25,7 @@ from mnistflow.config import MLPTraining, Training
 from mnistflow.data.prepare import Split, Splits
 from mnistflow.errors import Interrupted, UserError
 from mnistflow.inference import autocast, predict_logits, to_model_layout
+from mnistflow.parallel import job_threads
 from mnistflow.tasks import MULTICLASS, Task
 
 EVAL_SPLITS = ("train", "val", "test")
@@ -72,22 +73,17 @@ def seed_everything(seed: int) -> None:
     torch._C._set_deterministic_algorithms(True, warn_only=True)
 
 
-THREADS_ENV = "MNISTFLOW_THREADS"
-
-
 def configure_threads(env: dict[str, str] | None = None) -> int:
     """Set torch's (and the BLAS libraries') thread count from ``$MNISTFLOW_THREADS``; return it.
 
     Unset, torch starts one thread per core, which is right for one job alone. Jobs that share
     the machine (``dvc queue start --jobs 2``) must split the cores between them, or each
-    job's threads wait on the others': run them with ``MNISTFLOW_THREADS=<cores / jobs>``.
+    job's threads wait on the others': run them with ``MNISTFLOW_THREADS=<cores / jobs>``
+    (``mnistflow.parallel``).
     """
-    value = (os.environ if env is None else env).get(THREADS_ENV, "").strip()
-    if not value:
+    threads = job_threads(env)
+    if threads is None:
         return torch.get_num_threads()
-    if not value.isdigit() or int(value) < 1:
-        raise UserError(f"{THREADS_ENV}={value} must be a whole number of threads >= 1, e.g. `export {THREADS_ENV}=1` for two jobs on two cores")
-    threads = int(value)
     torch.set_num_threads(threads)
     from threadpoolctl import threadpool_limits  # NumPy's BLAS (the NumPy engine's matrix products)
 

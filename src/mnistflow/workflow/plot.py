@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnistflow import outputs, paths
+from mnistflow import outputs, parallel, paths
 from mnistflow.data.prepare import load_split
 from mnistflow.files import read_csv, staged
 from mnistflow.plotting import render_all
@@ -30,6 +30,7 @@ def plot(name: str, gallery_size: int) -> list[Path]:
             gallery_size=gallery_size,
             out_dir=stage_file(paths.images(name)),
             title=answers.description,
+            workers=parallel.job_cores(),
         )
     print(f"plot {name}: {len(files)} figures in {paths.images(name)}")
     return [paths.images(name) / file.name for file in files]
