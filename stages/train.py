@@ -15,12 +15,14 @@ def main() -> None:
 
     if len(sys.argv) != 2:
         sys.exit("usage: python -m stages.train MODEL")
-    status = distributed.relaunch("stages.train", sys.argv[1:])
+    params = load_params(paths.PARAMS)
+    train_cfg = params.section(sys.argv[1]).train
+    status = distributed.relaunch("stages.train", sys.argv[1:], numpy_backend=getattr(train_cfg, "backend", "torch") == "numpy")
     if status is not None:
         sys.exit(status)
     from mnistflow.workflow.train import train
 
-    train(sys.argv[1], load_params(paths.PARAMS))
+    train(sys.argv[1], params)
 
 
 if __name__ == "__main__":

@@ -63,10 +63,11 @@ def launch_args(module: str, args: list[str], nproc: int) -> list[str]:
     return ["--standalone", f"--nproc_per_node={nproc}", "-m", module, *args]
 
 
-def relaunch(module: str, args: list[str]) -> int | None:
+def relaunch(module: str, args: list[str], numpy_backend: bool = False) -> int | None:
     """Run ``python -m module args`` under torchrun with ``$MNISTFLOW_NPROC`` processes and
     return its exit status; None when this process should train itself (one process asked
-    for, or already a torchrun worker).
+    for, or already a torchrun worker). The NumPy engine is refused here, before any rank
+    starts (:func:`refuse_numpy`).
 
     torchrun's launcher (``torch.distributed.run``, the code behind ``python -m
     torch.distributed.run``) runs in this process, so that a failed rank's one-line error is
@@ -77,6 +78,8 @@ def relaunch(module: str, args: list[str]) -> int | None:
     nproc = requested_processes()
     if nproc <= 1 or launched():
         return None
+    if numpy_backend:
+        refuse_numpy(nproc)
     # torchrun would set one thread per process and print a banner saying so: split the cores.
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     import logging
@@ -115,8 +118,13 @@ def is_lead(numpy_backend: bool = False) -> bool:
     if world_size() > 1 and numpy_backend:
         if rank() != 0:  # rank 0 says why and fails the launch; exiting first with a failure would make torchrun stop it
             raise SystemExit(0)
-        raise UserError(f"the numpy backend trains in one process; unset {NPROC_ENV} (it is {os.environ.get(NPROC_ENV, world_size())}) or set train.backend: torch")
+        refuse_numpy(world_size())
     return rank() == 0
+
+
+def refuse_numpy(processes: int) -> None:
+    """The one-line error for the NumPy engine asked to train in ``processes`` > 1 processes."""
+    raise UserError(f"the numpy backend trains in one process; unset {NPROC_ENV} (it is {os.environ.get(NPROC_ENV, processes)}) or set train.backend: torch")
 
 
 @dataclass(frozen=True)
