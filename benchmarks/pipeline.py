@@ -84,15 +84,18 @@ class PeakRSS:
         return out
 
 
-def run_repro(repo: Path, env: dict[str, str]) -> tuple[float, dict[str, dict]]:
-    """One `dvc repro`, followed line by line: per stage its wall time and epoch times."""
+def run_repro(repo: Path, env: dict[str, str], log: Path) -> tuple[float, dict[str, dict]]:
+    """One `dvc repro`, followed line by line: per stage its wall time and epoch times. Its
+    output goes to ``log`` as it came, each line after its second since the start."""
     stages: dict[str, dict] = {}
     current = None
     start = last = time.monotonic()
     proc = subprocess.Popen([str(VENV_BIN / "dvc"), "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     rss = PeakRSS(proc.pid)
+    out = log.open("w")
     for line in proc.stdout:
         now = time.monotonic()
+        out.write(f"{now - start:8.2f} {line}")
         line = line.rstrip("\n")
         found = re.search(r"Running stage '([^']+)':", line)  # anywhere: a line may start with another tool's output
         if found:
@@ -109,6 +112,7 @@ def run_repro(repo: Path, env: dict[str, str]) -> tuple[float, dict[str, dict]]:
         if current and (m := SIZES.search(line)):
             stages[current]["train_images"] = int(m.group(1))
     proc.wait()
+    out.close()
     end = time.monotonic()
     if current:
         stages[current]["wall"] = end - last
@@ -208,7 +212,7 @@ def main() -> None:
     subprocess.run(["git", "clone", "-q", str(ROOT), str(repo)], check=True)
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp / 'mlflow.db'}"
     print(f"{cpu_name()}, {os.cpu_count()} cores; torch threads as configured; clone in {repo}")
-    total, stages = run_repro(repo, env)
+    total, stages = run_repro(repo, env, tmp / "repro.log")
 
     print("\n| stage | wall | epochs | fixed cost | images/s | peak RSS | test accuracy |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
@@ -255,7 +259,7 @@ def main() -> None:
             print(f"reference {REFERENCE_EPOCHS} epochs at that pace: about {ref_total:.0f} s")
         print(f"deepcnn stage / reference {REFERENCE_EPOCHS}-epoch run: {deep['wall'] / ref_total:.2f}x")
     if args.keep:
-        print(f"kept {tmp}")
+        print(f"kept {tmp} (dvc repro's output, timed: {tmp / 'repro.log'})")
     else:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -26,6 +26,7 @@ import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import NoReturn
 
 import torch
 import torch.distributed as dist
@@ -122,7 +123,7 @@ def is_lead(numpy_backend: bool = False) -> bool:
     return rank() == 0
 
 
-def refuse_numpy(processes: int) -> None:
+def refuse_numpy(processes: int) -> NoReturn:
     """The one-line error for the NumPy engine asked to train in ``processes`` > 1 processes."""
     raise UserError(f"the numpy backend trains in one process; unset {NPROC_ENV} (it is {os.environ.get(NPROC_ENV, processes)}) or set train.backend: torch")
 

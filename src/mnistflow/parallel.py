@@ -42,7 +42,8 @@ def run_forked(tasks: Sequence[Callable[[], object]], workers: int) -> None:
     each process runs every ``workers``-th task; the children end with ``os._exit``, so they
     never run the caller's cleanup (a ``files.staged`` block stays the parent's to finish).
     A failing child prints its traceback (an interrupted one exits quietly: the parent reports
-    the interruption); the parent then raises RuntimeError, after every child has ended. Without ``os.fork`` (Windows), or with one worker, the tasks run here.
+    the interruption); the parent then raises RuntimeError, after every child has ended.
+    Without ``os.fork`` (Windows), or with one worker, the tasks run here.
     """
     workers = max(1, min(workers, len(tasks)))
     if workers == 1 or not hasattr(os, "fork"):
