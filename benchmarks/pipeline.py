@@ -92,7 +92,7 @@ def run_repro(repo: Path, env: dict[str, str], log: Path) -> tuple[float, dict[s
     start = last = time.monotonic()
     proc = subprocess.Popen([str(VENV_BIN / "dvc"), "repro"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     rss = PeakRSS(proc.pid)
-    out = log.open("w")
+    out = log.open("w", buffering=1)  # line by line: `tail -f` it while the run goes on
     for line in proc.stdout:
         now = time.monotonic()
         out.write(f"{now - start:8.2f} {line}")
