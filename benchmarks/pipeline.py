@@ -4,8 +4,8 @@
 
 In a temporary clone of the committed project (so an empty DVC cache and a fresh MLflow store),
 one `dvc repro --force` runs every stage (a plain one skips a stage whose inputs came out
-byte-identical to those the committed dvc.lock records, its outputs being in git); the script follows
-its output as it streams and prints, per stage: wall time, fixed cost (wall minus the epochs'
+byte-identical to those the committed dvc.lock records, its outputs being in git); the script
+follows its output as it streams and prints, per stage: wall time, fixed cost (wall minus the epochs'
 own time: start-up, imports, data loading, the untrained net's evaluation, checkpoint and
 MLflow), training images per second, peak RSS of the stage's process and test accuracy, and
 which git-tracked files differ from the commit (none, when the committed run was made on the
@@ -95,27 +95,26 @@ def run_repro(repo: Path, env: dict[str, str], log: Path) -> tuple[float, dict[s
     start = last = time.monotonic()
     proc = subprocess.Popen([str(VENV_BIN / "dvc"), "repro", "--force"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     rss = PeakRSS(proc.pid)
-    out = log.open("w", buffering=1)  # line by line: `tail -f` it while the run goes on
-    for line in proc.stdout:
-        now = time.monotonic()
-        out.write(f"{now - start:8.2f} {line}")
-        line = line.rstrip("\n")
-        found = re.search(r"Running stage '([^']+)':", line)  # anywhere: a line may start with another tool's output
-        if found:
-            if current:
-                stages[current]["wall"] = now - last
-            current, last = found.group(1), now
-            stages[current] = {"epochs": [], "cmd": None, "train_images": 0}
-            print(f"  {current} ...", flush=True)
-            continue
-        if current and line.startswith("> python -m stages."):
-            stages[current]["cmd"] = line[len("> python -m stages.") :]
-        if current and (m := EPOCH_LINE.match(line)):
-            stages[current]["epochs"].append(float(m.group(3)))
-        if current and (m := SIZES.search(line)):
-            stages[current]["train_images"] = int(m.group(1))
+    with log.open("w", buffering=1) as out:  # line by line: `tail -f` it while the run goes on
+        for line in proc.stdout:
+            now = time.monotonic()
+            out.write(f"{now - start:8.2f} {line}")
+            line = line.rstrip("\n")
+            found = re.search(r"Running stage '([^']+)':", line)  # anywhere: a line may start with another tool's output
+            if found:
+                if current:
+                    stages[current]["wall"] = now - last
+                current, last = found.group(1), now
+                stages[current] = {"epochs": [], "cmd": None, "train_images": 0}
+                print(f"  {current} ...", flush=True)
+                continue
+            if current and line.startswith("> python -m stages."):
+                stages[current]["cmd"] = line[len("> python -m stages.") :]
+            if current and (m := EPOCH_LINE.match(line)):
+                stages[current]["epochs"].append(float(m.group(3)))
+            if current and (m := SIZES.search(line)):
+                stages[current]["train_images"] = int(m.group(1))
     proc.wait()
-    out.close()
     end = time.monotonic()
     if current:
         stages[current]["wall"] = end - last
@@ -229,9 +228,8 @@ def main() -> None:
             acc = f"{json.loads((repo / 'metrics' / f'{model}.json').read_text())['accuracy']:.2%}"
         print(f"| {name} | {info['wall']:.1f} s | {f'{len(epochs)} in {sum(epochs):.1f} s' if epochs else ''} | {fixed:.1f} s | {speed} | {info['rss'] / 2**20:,.0f} MiB | {acc} |")
     peak = max((info["rss"] for info in stages.values()), default=0)
-    print(f"\nfull `dvc repro` from an empty cache: {total:.0f} s ({total / 60:.1f} min), peak RSS {peak / 2**20:,.0f} MiB")
-    changed = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True, text=True, check=True).stdout.split("\n")
-    changed = [line[3:] for line in changed if line.strip()]
+    print(f"\nfull `dvc repro --force` from an empty cache: {total:.0f} s ({total / 60:.1f} min), peak RSS {peak / 2**20:,.0f} MiB")
+    changed = subprocess.run(["git", "diff", "--name-only"], cwd=repo, capture_output=True, text=True, check=True).stdout.split()
     if changed:
         print(f"git-tracked files that differ from the commit: {len(changed)} ({', '.join(changed[:6])}{', ...' if len(changed) > 6 else ''})")
     else:
