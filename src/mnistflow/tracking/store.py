@@ -1,11 +1,4 @@
-"""MLflow: the only module that imports it.
-
-A training stage opens one run per model (``training_run``): its params, the datasets it read,
-per-epoch metrics as steps, final metrics, history files and the model, logged as an MLflow 3
-LoggedModel and registered as ``mnist-<model>`` (servable with ``mlflow models serve``). The
-track stage then adds the evaluate stage's test metrics and files and the plot stage's PNGs to
-the *same* run, found by the SHA-256 of the checkpoint (``attach``); the test metrics are linked
-to the logged model and the test dataset, so one run holds everything about one trained model.
+"""The MLflow tracking store: where it is, whether it works, and one line when it does not.
 
 The store defaults to ``sqlite:///<project>/mlflow.db`` with artifacts in ``<project>/mlruns``,
 absolute paths resolved from the user's project even inside ``dvc exp run --temp/--queue``
@@ -14,7 +7,7 @@ tracking server: ``http://host:port``), ``MLFLOW_EXPERIMENT_NAME`` the experimen
 
 Every stage that logs calls :func:`check_store` before any work: an unreachable server, a
 damaged or read-only SQLite file is one line naming it and the fix (:class:`UserError`), in
-seconds. A run ends FINISHED, FAILED when its stage raised, KILLED when it was interrupted.
+seconds. :func:`store_errors` turns a later failure of the store into such a line too.
 """
 from __future__ import annotations
 
@@ -22,19 +15,15 @@ import contextlib
 import errno
 import hashlib
 import os
-import re
 import socket
 import sqlite3
 import ssl
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +32,6 @@ from mnistflow.paths import project_root
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 EXPERIMENT = "mnist"  # the default experiment; MLFLOW_EXPERIMENT_NAME overrides it
-CHECKPOINT_TAG = "checkpoint_sha256"
-REGISTERED_PREFIX = "mnist-"  # each model is registered as mnist-<model>
 # The store check: one request, this long at most (connect and answer), no retries.
 CHECK_TIMEOUT_S = 4.0
 # A fresh SQLite store is created by one process at a time (MLflow's own schema creation is not
@@ -52,7 +39,6 @@ CHECK_TIMEOUT_S = 4.0
 INIT_ATTEMPTS = 5
 INIT_LOCK_WAIT_S = 120.0
 LOCAL_FIX = "or unset MLFLOW_TRACKING_URI to use the local mlflow.db"
-DATASET_CONTEXTS = {"train": "training", "val": "validation", "test": "test"}  # split -> MLflow input context
 
 
 def tracking_uri() -> str:
@@ -61,66 +47,6 @@ def tracking_uri() -> str:
 
 def experiment_name() -> str:
     return os.environ.get("MLFLOW_EXPERIMENT_NAME") or EXPERIMENT
-
-
-def registered_name(model: str) -> str:
-    """The model registry name of pipeline model ``model``: ``mnist-<model>``."""
-    return f"{REGISTERED_PREFIX}{model}"
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def run_tags(stage: str, model: str) -> dict[str, str]:
-    """The git commit, the DVC stage and, inside ``dvc exp run``, the experiment's name."""
-    tags = {"dvc.stage": stage, "model": model}
-    commit = git_commit()
-    if commit:
-        tags["git_commit"] = commit
-    if os.environ.get("DVC_EXP_NAME"):
-        tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
-    return tags
-
-
-# --- metric names --------------------------------------------------------------------------------
-
-_SPLIT_METRIC = re.compile(r"^(train|val|test)_(.+)$")
-
-
-def metric_name(column: str) -> str | None:
-    """The MLflow name of a per-epoch history column, grouped the way the MLflow UI charts
-    metrics (by the prefix before ``/``): ``train_loss`` -> ``loss/train``, ``val_acc`` ->
-    ``acc/val``, ``k0`` -> ``k/k0`` (``k1_l2`` -> ``k/k1_l2``), ``epoch_seconds`` ->
-    ``time/epoch_seconds``; ``lr`` stays ``lr``. ``epoch`` is the step, not a metric (None).
-    The history files keep the column names."""
-    if column == "epoch":
-        return None
-    if match := _SPLIT_METRIC.match(column):
-        return f"{match.group(2)}/{match.group(1)}"
-    if column.startswith(("k0", "k1")):
-        return f"k/{column}"
-    if column == "epoch_seconds":
-        return "time/epoch_seconds"
-    return column
-
-
-def epoch_metrics(row: Mapping[str, float], seconds: float) -> dict[str, float]:
-    """One history row (and the epoch's wall time) under their MLflow names."""
-    named = {metric_name(k): v for k, v in {**row, "epoch_seconds": seconds}.items()}
-    return {k: v for k, v in named.items() if k is not None}
 
 
 # --- where the store is, and what is wrong with it ------------------------------------------------
@@ -415,248 +341,3 @@ def check_store() -> str:
         mlflow.set_experiment(experiment_id=experiment_id)
     _READY[uri, name] = experiment_id
     return experiment_id
-
-
-# --- runs ----------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _ending(mlflow: Any, uri: str) -> Iterator[None]:
-    """End the active run when the block ends: FINISHED, FAILED if the block raised, KILLED if
-    it was interrupted (``errors.Interrupted``, Ctrl-C: a KeyboardInterrupt).
-    A failure to record the status never hides the block's own exception."""
-    try:
-        yield
-    except BaseException as exc:
-        status = "KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
-        try:
-            with bounded_requests():
-                mlflow.end_run(status=status)
-        except Exception as end_exc:  # the store failing too: say so, keep the real error
-            print(f"note: could not mark the MLflow run {status} ({' '.join(str(end_exc).split())[:120]})", file=sys.stderr)
-        raise
-    with store_errors(uri, "ending the run"):
-        mlflow.end_run(status="FINISHED")
-
-
-class Run:
-    """A thin handle on an active MLflow run, with the calls the stages need."""
-
-    def __init__(self, mlflow: Any, uri: str, model: str, model_id: str | None = None, tags: Mapping[str, str] | None = None):
-        self.mlflow = mlflow
-        self.uri = uri
-        self.model = model
-        self.model_id = model_id  # the LoggedModel this run produced, once known
-        self.tags = dict(tags or {})  # the run's tags when it was opened
-        self.datasets: dict[str, Any] = {}  # split name -> MLflow dataset logged as an input
-
-    @property
-    def run_id(self) -> str:
-        return self.mlflow.active_run().info.run_id
-
-    def log_params(self, params: Mapping[str, Any]) -> None:
-        with store_errors(self.uri, "logging params"):
-            self.mlflow.log_params({k: v for k, v in params.items()})
-
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, *, dataset: str | None = None, for_model: bool = False) -> None:
-        """Numeric values of ``metrics``; ``dataset`` names a split logged by :meth:`log_dataset`
-        they were measured on, ``for_model`` links them to the run's logged model."""
-        numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-        model_id = self.find_model_id() if for_model else None
-        with store_errors(self.uri, "logging metrics"):
-            self.mlflow.log_metrics(numeric, step=step, model_id=model_id, dataset=self.datasets.get(dataset) if dataset else None)
-
-    def log_epoch(self, row: Mapping[str, float], seconds: float) -> None:
-        """One per-epoch history row, as steps under grouped names (see :func:`metric_name`)."""
-        self.log_metrics(epoch_metrics(row, seconds), step=int(row["epoch"]))
-
-    def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
-        with store_errors(self.uri, f"uploading {Path(path).name}"):
-            self.mlflow.log_artifact(str(path), artifact_path=folder)
-
-    def set_tags(self, tags: Mapping[str, str]) -> None:
-        with store_errors(self.uri, "setting tags"):
-            self.mlflow.set_tags(dict(tags))
-
-    def log_dataset(self, split: str, path: str | Path, x: Any, y: Any, context: str | None = None) -> None:
-        """Log split ``split`` (features ``x``, labels ``y``, read from ``path``) as an input of
-        the run: name ``mnist-<split>``, digest the first 32 hex digits of the file's SHA-256
-        (full hash in the input's ``sha256`` tag), shapes and dtypes as schema and profile."""
-        import mlflow.data
-
-        sha = file_sha256(path)
-        with warnings.catch_warnings():  # "source can be interpreted in multiple ways" (two local sources)
-            warnings.simplefilter("ignore", UserWarning)
-            dataset = mlflow.data.from_numpy(x, targets=y, source=str(path), name=f"mnist-{split}", digest=sha[:32])
-        with store_errors(self.uri, f"logging the {split} dataset"):
-            self.mlflow.log_input(dataset, context=context or DATASET_CONTEXTS.get(split, split), tags={"sha256": sha, "path": str(path)})
-        self.datasets[split] = dataset
-
-    def find_model_id(self) -> str | None:
-        """The id of the LoggedModel this run produced (the newest, if several)."""
-        if self.model_id is None:
-            with store_errors(self.uri, "finding the run's logged model"):
-                run = self.mlflow.get_run(self.run_id)
-                outputs = run.outputs.model_outputs if run.outputs else []
-                if outputs:
-                    self.model_id = outputs[-1].model_id
-        return self.model_id
-
-    def log_model(
-        self,
-        model: Any,
-        example: Any,
-        data_info: Mapping[str, Any],
-        positive: Sequence[int] | None = None,
-        threshold: float = 0.5,
-        step: int = 0,
-    ) -> str:
-        """Log ``model`` as a servable MLflow model and register it as ``mnist-<model>``.
-
-        What is logged is the network with its input scaling and output activation around it
-        (:func:`served_module`): it takes what a client has, a float32 batch N×28×28 of pixel
-        values in [0, 1] (white digit on black, as MNIST), and answers probabilities: per image
-        the ten digits' (N×10), or for a yes/no model the positive class's (N). It is saved with
-        torch.export ("pt2"): serving needs torch, not this project's code. ``example`` is a few
-        images as the network saw them (after the pipeline's standardisation, ``data_info``).
-        ``step`` is the last epoch: MLflow links the run's metrics of that step (the trained
-        model's, not the untrained epoch 0's) to the model. Returns the LoggedModel's id; the version's description says the input format."""
-        import numpy as np
-        import torch
-        from mlflow.models import infer_signature
-
-        mean, std = (float(data_info["mean"]), float(data_info["std"])) if data_info.get("standardize") else (0.0, 1.0)
-        pixels = (np.asarray(example, dtype=np.float32) * np.float32(std) + np.float32(mean)).astype(np.float32)
-        served = served_module(model, mean, std, binary=positive is not None)
-        was_training = model.training
-        served.eval()
-        try:
-            with torch.no_grad():
-                output = served(torch.from_numpy(pixels)).numpy()
-            name = registered_name(self.model)
-            with store_errors(self.uri, "logging the model"), warnings.catch_warnings(), _no_requirement_check():
-                warnings.simplefilter("ignore")
-                info = self.mlflow.pytorch.log_model(
-                    served,
-                    name="model",
-                    input_example=pixels,
-                    signature=infer_signature(pixels, output),
-                    serialization_format="pt2",
-                    pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"],
-                    registered_model_name=name,
-                    step=step,
-                )
-        finally:
-            model.train(was_training)
-        self.model_id = info.model_id
-        if info.registered_model_version is not None:
-            output_text = (
-                f"per image the probability that the digit is one of {', '.join(map(str, positive))} (positive at >= {threshold:.2f})"
-                if positive is not None
-                else "per image the probabilities of the digits 0-9 (argmax = the predicted digit)"
-            )
-            with store_errors(self.uri, "describing the registered model"):
-                self.mlflow.MlflowClient().update_model_version(
-                    name,
-                    info.registered_model_version,
-                    description=(
-                        f'POST /invocations {{"inputs": [...]}}: a batch N x 28 x 28 of float32 pixel values in [0, 1] '
-                        f"(white digit on black, as MNIST). Answers {{\"predictions\": [...]}}: {output_text}. "
-                        f"Trained by run {self.run_id}."
-                    ),
-                )
-        return info.model_id
-
-
-@contextlib.contextmanager
-def _no_requirement_check() -> Iterator[None]:
-    """Skip MLflow's check that the running environment satisfies the model's requirements while
-    a model is logged. The requirements are ``torch==`` and ``mlflow==`` the running versions,
-    so the check can only pass, and each time it indexes every installed distribution: once
-    when the model is saved and once more when MLflow loads it back to check that the input
-    example serves (which still runs), 1-1.5 s each. (MLflow has no setting for it: the function
-    is swapped, in both modules that call it, for the block and put back.)"""
-    import mlflow.pyfunc
-    import mlflow.utils.environment
-
-    callers = (mlflow.utils.environment, mlflow.pyfunc)
-    saved = [caller.warn_dependency_requirement_mismatches for caller in callers]
-    for caller in callers:
-        caller.warn_dependency_requirement_mismatches = lambda requirements: None
-    try:
-        yield
-    finally:
-        for caller, function in zip(callers, saved):
-            caller.warn_dependency_requirement_mismatches = function
-
-
-def served_module(model: Any, mean: float = 0.0, std: float = 1.0, binary: bool = False) -> Any:
-    """``model`` wrapped for serving: pixels in [0, 1] -> the pipeline's standardisation -> the
-    network -> softmax probabilities (N×10), or the sigmoid of a yes/no model's logit (N)."""
-    import torch
-    from torch import nn
-
-    class Served(nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = model
-            self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
-            self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
-
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            logits = self.net((x - self.mean) / self.std).float()
-            return torch.sigmoid(logits.squeeze(1)) if binary else torch.softmax(logits, dim=1)
-
-    return Served()
-
-
-@contextlib.contextmanager
-def training_run(stage: str, model: str, params: Mapping[str, Any]) -> Iterator[Run]:
-    """Start the MLflow run of one training stage for one model, tagged and with its params;
-    it ends FINISHED, or FAILED/KILLED when the block raises/is interrupted."""
-    check_store()
-    uri = tracking_uri()
-    mlflow = _import_mlflow(uri)
-    name = f"{model}-{os.environ['DVC_EXP_NAME']}" if os.environ.get("DVC_EXP_NAME") else model
-    with store_errors(uri, "starting a run"):
-        mlflow.start_run(run_name=name, tags=run_tags(stage, model))
-    with _ending(mlflow, uri):
-        run = Run(mlflow, uri, model)
-        run.log_params(params)
-        yield run
-
-
-@contextlib.contextmanager
-def attach(checkpoint: str | Path) -> Iterator[Run | None]:
-    """Reopen the training run that saved ``checkpoint``; yield None if the store lacks it.
-
-    The store is local and not versioned: a fresh clone, or another machine, has the committed
-    checkpoint hashes but not the runs, and the stage then goes on without MLflow. The reopened
-    run ends as it was (FINISHED), or FAILED/KILLED when the block raises/is interrupted.
-    """
-    experiment_id = check_store()
-    uri = tracking_uri()
-    mlflow = _import_mlflow(uri)
-    sha = file_sha256(checkpoint)
-    with store_errors(uri, "searching runs"):
-        found = mlflow.search_runs(
-            experiment_ids=[experiment_id],
-            filter_string=f"tags.{CHECKPOINT_TAG} = '{sha}'",
-            order_by=["attributes.start_time DESC"],
-            max_results=1,
-            output_format="list",
-        )
-    if not found:
-        print(
-            f"note: no MLflow run in {redact(uri)} saved {checkpoint} (sha256 {sha[:12]}); "
-            "its metrics and plots are not added to MLflow (re-run its training stage to record one)",
-            file=sys.stderr,
-        )
-        yield None
-        return
-    training = found[0]
-    outputs = training.outputs.model_outputs if training.outputs else []
-    with store_errors(uri, "reopening the run"):
-        mlflow.start_run(run_id=training.info.run_id)
-    with _ending(mlflow, uri):
-        yield Run(mlflow, uri, training.data.tags.get("model", Path(checkpoint).stem), outputs[-1].model_id if outputs else None, training.data.tags)
