@@ -4,7 +4,7 @@
 
 Reads reports/summary.json and metrics/<model>.json, metrics/<model>-train.json for the models
 in dvc.yaml, so the table always shows what `dvc metrics show` shows; the seed figures and bars
-are the project's targets (mnistflow.report.TARGETS). The report stage's page
+are the project's targets (each model's entry in dvc.yaml's `vars: models`). The report stage's page
 (reports/index.html) shows the same rows.
 """
 from __future__ import annotations

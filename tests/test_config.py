@@ -11,8 +11,12 @@ import yaml
 from conftest import ROOT
 from mnistflow.config import (
     MNIST_FILES,
+    SHARED_SECTIONS,
+    CNNSection,
     ConfigError,
+    MLPSection,
     Params,
+    SquareSection,
     flatten,
     load_params,
     parse_params,
@@ -55,12 +59,12 @@ def problems_of(raw) -> list[str]:
 def test_load_real_params():
     params = load_params(PARAMS_FILE)
     assert isinstance(params, Params)
-    assert isinstance(params.ann.model.hidden, tuple)
-    assert len(params.ann.model.hidden) >= 1
-    assert all(type(w) is int and w > 0 for w in params.ann.model.hidden)
-    assert type(params.ann.train.lr) is float and params.ann.train.lr > 0
-    assert type(params.ann.train.epochs) is int and params.ann.train.epochs >= 1
-    assert type(params.ann.train.batch_size) is int
+    assert isinstance(params.models["ann"].model.hidden, tuple)
+    assert len(params.models["ann"].model.hidden) >= 1
+    assert all(type(w) is int and w > 0 for w in params.models["ann"].model.hidden)
+    assert type(params.models["ann"].train.lr) is float and params.models["ann"].train.lr > 0
+    assert type(params.models["ann"].train.epochs) is int and params.models["ann"].train.epochs >= 1
+    assert type(params.models["ann"].train.batch_size) is int
     assert type(params.prepare.standardize) is bool
     assert type(params.prepare.val_fraction) is float and 0 < params.prepare.val_fraction < 1
     assert type(params.prepare.seed) is int
@@ -75,9 +79,9 @@ def test_load_real_params():
 
 def test_real_params_values_match_the_yaml(real_raw):
     params = load_params(str(PARAMS_FILE))
-    assert list(params.ann.model.hidden) == real_raw["ann"]["model"]["hidden"]
-    assert params.ann.train.lr == pytest.approx(float(real_raw["ann"]["train"]["lr"]))
-    assert params.ann.train.epochs == real_raw["ann"]["train"]["epochs"]
+    assert list(params.models["ann"].model.hidden) == real_raw["ann"]["model"]["hidden"]
+    assert params.models["ann"].train.lr == pytest.approx(float(real_raw["ann"]["train"]["lr"]))
+    assert params.models["ann"].train.epochs == real_raw["ann"]["train"]["epochs"]
     assert params.prepare.val_fraction == pytest.approx(float(real_raw["prepare"]["val_fraction"]))
     assert list(params.download.mirrors) == real_raw["download"]["mirrors"]
     assert dict(params.download.sha256) == real_raw["download"]["sha256"]
@@ -86,17 +90,17 @@ def test_real_params_values_match_the_yaml(real_raw):
 def test_params_are_frozen():
     params = load_params(PARAMS_FILE)
     with pytest.raises(AttributeError):
-        params.ann.train.lr = 1.0  # type: ignore[misc]
+        params.models["ann"].train.lr = 1.0  # type: ignore[misc]
 
 
 def test_to_dict_round_trips(raw):
     params = parse_params(raw)
     as_dict = to_dict(params)
-    assert as_dict["ann"]["model"]["hidden"] == list(params.ann.model.hidden)
+    assert as_dict["ann"]["model"]["hidden"] == list(params.models["ann"].model.hidden)
     assert parse_params(as_dict) == params
     flat = flatten(as_dict)
-    assert flat["ann.train.lr"] == params.ann.train.lr
-    assert flat["ann.model.hidden"] == str(list(params.ann.model.hidden))
+    assert flat["ann.train.lr"] == params.models["ann"].train.lr
+    assert flat["ann.model.hidden"] == str(list(params.models["ann"].model.hidden))
 
 
 def test_params_yaml_is_the_whole_truth(real_raw):
@@ -130,14 +134,14 @@ def test_a_missing_section_is_an_error_naming_it(raw):
     del raw["prepare"]
     del raw["ann"]["train"]["augment"]
     assert problems_of(raw) == [
-        "prepare: missing section; params.yaml must write every value (see the other model sections for an example)",
+        "prepare: missing section; params.yaml must write every value",
         "ann.train.augment: missing section; params.yaml must write every value (see the other model sections for an example)",
     ]
 
 
 def test_an_empty_file_names_every_section():
     lines = problems_of({})
-    assert [line.split(":")[0] for line in lines] == [f.name for f in dataclasses.fields(Params)]
+    assert [line.split(":")[0] for line in lines] == list(SHARED_SECTIONS)
 
 
 # --- unknown keys -----------------------------------------------------------------------------
@@ -147,7 +151,7 @@ def test_unknown_top_level_key(raw):
     raw["trian"] = {"epochs": 3}
     lines = problems_of(raw)
     assert len(lines) == 1
-    assert lines[0].startswith("trian: unknown key; the top level takes download, prepare, init, ann, mlp, lenet5, deepcnn, square, evaluate, plot")
+    assert lines[0].startswith("trian: unknown section; params.yaml takes download, prepare, init, evaluate, plot and model sections")
 
 
 def test_unknown_nested_key(raw):
@@ -195,7 +199,7 @@ def test_wrong_type(raw, path, value, expected):
 
 
 def test_top_level_not_a_mapping():
-    assert problems_of([1, 2]) == ["the top level: expected a mapping of keys, got list [1, 2]"]
+    assert problems_of([1, 2]) == ["the top level: expected a mapping of sections, got list [1, 2]"]
 
 
 # --- impossible values ------------------------------------------------------------------------
@@ -319,8 +323,8 @@ def test_yaml_1e_minus_3_is_a_learning_rate(tmp_path, raw):
     path = tmp_path / "params.yaml"
     path.write_text(text)
     params = load_params(path)
-    assert params.ann.train.lr == 0.001
-    assert type(params.ann.train.lr) is float
+    assert params.models["ann"].train.lr == 0.001
+    assert type(params.models["ann"].train.lr) is float
 
 
 def test_float_text_still_validated(raw):
@@ -338,7 +342,7 @@ def test_ints_become_floats_but_not_the_reverse(raw):
     raw["ann"]["train"]["lr"] = 1
     raw["download"]["timeout_s"] = 10
     params = parse_params(raw)
-    assert type(params.ann.train.lr) is float and params.ann.train.lr == 1.0
+    assert type(params.models["ann"].train.lr) is float and params.models["ann"].train.lr == 1.0
     assert type(params.download.timeout_s) is float
     raw["ann"]["train"]["batch_size"] = "64"
     assert problems_of(raw) == ["ann.train.batch_size: expected an integer, got str '64'"]
@@ -386,7 +390,7 @@ def test_numpy_backend_is_checked(raw):
 
 def test_share_k_does_not_apply_to_relu(raw):
     raw["ann"]["model"]["activation"] = "relu"
-    assert parse_params(raw).ann.model.share_k == "network"  # the neutral value: one pair, unused
+    assert parse_params(raw).models["ann"].model.share_k == "network"  # the neutral value: one pair, unused
     raw["ann"]["model"]["share_k"] = "layer"
     assert problems_of(raw) == ["ann.model.share_k: is 'layer', but ReLU has no k0/k1 to share; use network (or activation: learnable)"]
 
@@ -416,6 +420,23 @@ def test_every_float_must_be_finite(raw, tmp_path, path, value):
     assert len(str(info.value).splitlines()) == 1  # the one problem and the hint, on one line
 
 
-def test_mlp_section_must_stay_relu(raw):
-    raw["mlp"]["model"]["activation"] = "learnable"
-    assert problems_of(raw) == ["mlp.model.activation: must be relu (the learnable activation is the ann section's model)"]
+def test_a_new_section_is_a_new_model_of_the_kind_it_describes(raw):
+    raw["wide"] = copy.deepcopy(raw["mlp"])
+    raw["wide"]["model"]["hidden"] = [1024]
+    raw["odd"] = {**copy.deepcopy(raw["square"]), "positive": [1, 3, 5, 7, 9]}
+    params = parse_params(raw)
+    assert list(params.models) == ["ann", "mlp", "lenet5", "deepcnn", "square", "wide", "odd"]  # file order
+    assert isinstance(params.section("wide"), MLPSection) and params.section("wide").model.hidden == (1024,)
+    assert isinstance(params.section("odd"), SquareSection) and params.section("odd").positive == (1, 3, 5, 7, 9)
+    assert isinstance(params.section("lenet5"), CNNSection)
+    with pytest.raises(ConfigError, match="unknown model 'nope'; params.yaml has sections for ann, mlp, lenet5, deepcnn, square, wide, odd"):
+        params.section("nope")
+
+
+def test_a_model_section_names_its_network(raw):
+    raw["lenet5"]["model"]["arch"] = "resnet"
+    del raw["mlp"]["model"]["arch"]
+    assert problems_of(raw) == [
+        "mlp.model.arch: must be one of 'mlp', 'lenet5', 'deepcnn', got None",
+        "lenet5.model.arch: must be one of 'mlp', 'lenet5', 'deepcnn', got 'resnet'",
+    ]

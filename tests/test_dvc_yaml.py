@@ -6,7 +6,6 @@ DVC itself resolves dvc.yaml (foreach, vars), so these checks see the stages DVC
 from __future__ import annotations
 
 import ast
-import dataclasses
 from pathlib import Path
 
 import pytest
@@ -14,11 +13,12 @@ import yaml
 from dvc.repo import Repo
 
 from mnistflow import paths
-from mnistflow.config import MODEL_SECTIONS, Params, load_params
+from mnistflow.config import SHARED_SECTIONS, MLPSection, load_params
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src"
 MODELS = paths.pipeline_models(ROOT / "dvc.yaml")
+PARAMS = load_params(ROOT / "params.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +46,12 @@ def deps(stage) -> set[str]:
 
 
 def test_the_model_list_is_written_once_and_matches_the_params_sections(stages, dvc_yaml):
-    assert MODELS == ["ann", "mlp", "lenet5", "deepcnn", "square"]
-    assert tuple(MODELS) == MODEL_SECTIONS  # one params.yaml section per model, same order
+    # One params.yaml section per model, in the same order.
+    missing = [m for m in MODELS if m not in PARAMS.models]
+    assert not missing, f"dvc.yaml's vars: models lists {missing}, which params.yaml has no section for; add one (README 'Add a model')"
+    unlisted = [m for m in PARAMS.models if m not in MODELS]
+    assert not unlisted, f"params.yaml has model sections {unlisted} that dvc.yaml's vars: models does not list; add `<name>: {{reads: <name>}}` there"
+    assert MODELS == list(PARAMS.models), "list the models in the same order in params.yaml and dvc.yaml's vars: models"
     per_model = {f"{kind}@{m}" for kind in ("train", "evaluate", "plot") for m in MODELS}
     assert set(stages) == {"download", "preprocess", "summary", "track", "report", *per_model}
     for name in ("train", "evaluate", "plot"):
@@ -96,18 +100,23 @@ def test_only_data_and_models_are_cached_and_metrics_are_json(stages):
 
 
 def test_each_stage_lists_only_params_it_reads(stages):
-    sections = {f.name for f in dataclasses.fields(Params)}
+    sections = {*SHARED_SECTIONS, *PARAMS.models}
     for name, stage in stages.items():
         assert {key.split(".")[0] for key in params(stage)} <= sections, name
     assert params(stages["download"]) == {"download"}
     assert params(stages["preprocess"]) == {"prepare"}
-    assert params(stages["train@ann"]) == {"init", "ann", "evaluate"}
-    for model in MODELS[1:]:
-        assert params(stages[f"train@{model}"]) == {model, "evaluate"}  # evaluate.batch_size: the per-epoch scoring
+    # A learnable activation starts from params.yaml's `init`: its model's dvc.yaml entry reads it.
+    learnable = {m for m, s in PARAMS.models.items() if isinstance(s, MLPSection) and s.model.activation != "relu"}
+    for model in MODELS:
+        reads = {"init"} if model in learnable else set()
+        assert params(stages[f"train@{model}"]) == {model, "evaluate", *reads}, (
+            f"train@{model} must list exactly its own section, evaluate (the per-epoch scoring)"
+            + (" and init: set `reads: init` in dvc.yaml's vars: models entry" if reads else "")
+        )
     assert all(params(stages[f"evaluate@{model}"]) == set() for model in MODELS)  # it reads the saved answers
-    # -S init.k1=... reruns train@ann and what reads its outputs, nothing else.
+    # -S init.k1=... reruns the learnable models' training and what reads its outputs, nothing else.
     readers_of_init = {name for name, stage in stages.items() if "init" in params(stage)}
-    assert readers_of_init == {"train@ann"}
+    assert readers_of_init == {f"train@{m}" for m in learnable}
 
 
 # --- deps: every module a stage's command imports -------------------------------------------------
@@ -212,7 +221,9 @@ def test_cross_model_plots_name_exactly_the_models(stages, dvc_yaml):
         (title, spec), = plot.items()
         files = list(spec["y"])
         if "every model" in title:
-            assert [f.split("/")[1] for f in files] == MODELS, title
+            missing = [f"plots/{m}/{Path(files[0]).name}" for m in MODELS if f"plots/{m}/{Path(files[0]).name}" not in files]
+            assert not missing, f"dvc.yaml's top-level plot {title!r} lacks {', '.join(missing)}; add a line for each under its y"
+            assert [f.split("/")[1] for f in files] == MODELS, f"{title}: list the models in vars: models order"
         for data_file in files:
             assert data_file in declared, f"{title}: {data_file} is no stage's output"
             data = ROOT / data_file

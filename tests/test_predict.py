@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from conftest import cnn_model, training
+from conftest import ROOT, cnn_model, training
 from mnistflow import checkpoint, predict
 from mnistflow.config import AugmentSettings
 from mnistflow.data.prepare import Split, Splits
@@ -91,6 +92,7 @@ def project(tmp_path_factory) -> Path:
     assert history.last["val_acc"] >= 0.97, history.last
     checkpoint.save(root / "models" / "lenet5.pt", model.cpu(), arch, kwargs, MULTICLASS, {"model": "lenet5", "amp": "none", "data": splits.info})
     (root / "reports").mkdir()
+    shutil.copy(ROOT / "params.yaml", root / "params.yaml")  # its model sections: which models answer digits
     summary = {"ann": {"accuracy": 0.9}, "lenet5": {"accuracy": 0.99}, "square": {"accuracy": 0.999}}
     (root / "reports" / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
     return root

@@ -23,7 +23,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
-from mnistflow import report  # noqa: E402
+from mnistflow import paths, report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_HTML = ROOT / "scripts" / "check_html.py"
@@ -57,7 +57,17 @@ PARAMS = {
     "evaluate": {"batch_size": 1000},
     "plot": {"gallery_size": 36},
 }
-DVC_YAML = {"vars": [{"models": {"ann": {"reads": "init"}, "mlp": {"reads": "mlp"}, "square": {"reads": "square"}}}]}
+DVC_YAML = {
+    "vars": [
+        {
+            "models": {
+                "ann": {"reads": "init", "bar": 0.92},
+                "mlp": {"reads": "mlp", "bar": 0.985, "seed_figure": 0.9771},
+                "square": {"reads": "square", "bar": 0.997, "seed_figure": 0.9817},
+            }
+        }
+    ]
+}
 
 
 def write_png(path: Path, shade: float) -> bytes:
@@ -158,7 +168,8 @@ class Page(HTMLParser):
 
 
 def test_readme_table_keeps_its_format_and_numbers():
-    rows = report.results_rows(MODELS, SUMMARY, {m: {"n": 10000, **SUMMARY[m], **(BINARY if m == "square" else {})} for m in MODELS}, TRAIN)
+    targets = paths.pipeline_entries(ROOT / "dvc.yaml")  # bars and seed figures: dvc.yaml's vars: models
+    rows = report.results_rows(MODELS, SUMMARY, {m: {"n": 10000, **SUMMARY[m], **(BINARY if m == "square" else {})} for m in MODELS}, TRAIN, targets)
     lines = report.results_markdown(rows).splitlines()
     assert lines[0] == "| model | architecture | test accuracy | seed figure | bar | F1 | ROC-AUC | log-loss | epochs |"
     assert lines[1] == "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"

@@ -6,6 +6,12 @@ unknown, missing or inapplicable keys, wrong types, non-finite numbers and impos
 an error that names the dotted key (``ann.train.lr: must be > 0, got -1.0``), and returns a
 :class:`Params`.
 A stage then reads only its own section, and dvc.yaml lists exactly those sections.
+
+The shared sections (download, prepare, init, evaluate, plot) are fields of :class:`Params`.
+Every other top-level section is a model of the pipeline, in :attr:`Params.models`; its kind
+follows from what it holds: ``model.arch`` names the network (``mlp``, ``lenet5``, ``deepcnn``)
+and a ``positive`` list makes it a yes/no classifier. So a new model is one section here plus
+its entry in dvc.yaml's ``vars: models``.
 """
 from __future__ import annotations
 
@@ -120,6 +126,8 @@ class InitSection:
 class MLPModel:
     """The architecture of a fully connected network (``ann.model``, ``mlp.model``)."""
 
+    # The network: always mlp here (the convolutional ones are CNNModel's).
+    arch: Literal["mlp"]
     # learnable: hidden activations g(x) = k0 + k1*x with k0, k1 trained; relu: ReLU with He init.
     activation: Literal["learnable", "relu"]
     # Hidden layer widths, input side first.
@@ -333,34 +341,38 @@ class EvaluateSection:
 ModelSection = MLPSection | CNNSection | SquareSection
 
 
+ARCHS = ("mlp", "lenet5", "deepcnn")  # what a model section's ``model.arch`` may name
+
+
+def model_section_type(raw: Mapping[str, Any]) -> type:
+    """The kind of a model section, from what it holds: a ``positive`` list makes it a yes/no
+    classifier, else ``model.arch`` says fully connected (mlp) or convolutional."""
+    if "positive" in raw:
+        return SquareSection
+    model = raw.get("model")
+    return MLPSection if isinstance(model, Mapping) and model.get("arch") == "mlp" else CNNSection
+
+
 @dataclass(frozen=True)
 class Params:
-    """The whole of params.yaml. Each model's section is named after the model."""
+    """The whole of params.yaml: the shared sections, and the models' sections by name."""
 
     download: DownloadSection
     prepare: PrepareSection
     init: InitSection
-    ann: MLPSection
-    mlp: MLPSection
-    lenet5: CNNSection
-    deepcnn: CNNSection
-    square: SquareSection
     evaluate: EvaluateSection
     plot: PlotSection
-
-    def problems(self) -> Problems:
-        # train@mlp does not list `init` in dvc.yaml, so its network must not read it.
-        if self.mlp.model.activation != "relu":
-            yield "mlp.model.activation", "must be relu (the learnable activation is the ann section's model)"
+    # Every other top-level section, in file order: a model of the pipeline, named by its key.
+    models: Mapping[str, ModelSection]
 
     def section(self, model: str) -> ModelSection:
-        """The params section of ``model`` (ann, mlp, lenet5, deepcnn, square)."""
-        if model not in MODEL_SECTIONS:
-            raise ConfigError(f"unknown model {model!r}; params.yaml has sections for {', '.join(MODEL_SECTIONS)}")
-        return getattr(self, model)
+        """The params section of model ``model``."""
+        if model not in self.models:
+            raise ConfigError(f"unknown model {model!r}; params.yaml has sections for {', '.join(self.models)}")
+        return self.models[model]
 
 
-MODEL_SECTIONS = tuple(f.name for f in dataclasses.fields(Params) if typing.get_type_hints(Params)[f.name] in (MLPSection, CNNSection, SquareSection))
+SHARED_SECTIONS = tuple(f.name for f in dataclasses.fields(Params) if f.name != "models")
 
 
 def load_params(path: str | Path = "params.yaml") -> Params:
@@ -381,7 +393,7 @@ RESTORE_HINT = "Fix params.yaml, or restore the committed one with `git checkout
 
 def parse_params(raw: Any, source: str = "params") -> Params:
     errors: list[str] = []
-    params = _build(Params, raw, "", errors)
+    params = _build_params(raw, errors)
     if errors:
         # One line, however many problems: each names its dotted key.
         if len(errors) == 1:
@@ -391,8 +403,47 @@ def parse_params(raw: Any, source: str = "params") -> Params:
     return params
 
 
+def _build_params(raw: Any, errors: list[str]) -> Any:
+    """:class:`Params` from the whole file: the shared sections by name, every other section as
+    a model (its kind from :func:`model_section_type`)."""
+    if not isinstance(raw, Mapping):
+        errors.append(f"the top level: expected a mapping of sections, got {_describe(raw)}")
+        return _INVALID
+    values: dict[str, Any] = {}
+    for name in SHARED_SECTIONS:
+        if name in raw:
+            values[name] = _build(typing.get_type_hints(Params)[name], raw[name], name, errors)
+        else:
+            errors.append(f"{name}: missing section; params.yaml must write every value")
+    models: dict[str, Any] = {}
+    for name, section in raw.items():
+        if name in SHARED_SECTIONS:
+            continue
+        name = str(name)
+        if not isinstance(section, Mapping) or "model" not in section or "train" not in section:
+            errors.append(
+                f"{name}: unknown section; params.yaml takes {', '.join(SHARED_SECTIONS)} and model sections "
+                f"(a mapping with `model` and `train`, see the mlp section for an example)"
+            )
+            continue
+        arch = section["model"].get("arch") if isinstance(section["model"], Mapping) else None
+        if arch not in ARCHS:
+            errors.append(f"{name}.model.arch: must be one of {', '.join(map(repr, ARCHS))}, got {arch!r}")
+            continue
+        models[name] = _build(model_section_type(section), section, name, errors)
+    if not models and not errors:
+        errors.append("the top level: no model section; add one (a mapping with `model` and `train`, see README 'Add a model')")
+    if _INVALID in values.values() or _INVALID in models.values() or len(values) < len(SHARED_SECTIONS):
+        return _INVALID
+    return Params(**values, models=models)
+
+
 def to_dict(config: Any) -> Any:
-    """A config object as plain dicts/lists (for checkpoints, MLflow params and JSON)."""
+    """A config object as plain dicts/lists (for checkpoints, MLflow params and JSON); the
+    whole :class:`Params` as params.yaml lays it out, the model sections at the top level."""
+    if isinstance(config, Params):
+        shared = {name: to_dict(getattr(config, name)) for name in SHARED_SECTIONS}
+        return {**shared, **{name: to_dict(section) for name, section in config.models.items()}}
     if dataclasses.is_dataclass(config):
         return {f.name: to_dict(getattr(config, f.name)) for f in dataclasses.fields(config)}
     if isinstance(config, Mapping):

@@ -74,17 +74,24 @@ def images(model: str) -> Path:
     return PLOTS_DIR / model / "images"
 
 
-def pipeline_models(dvc_yaml: Path = DVC_YAML) -> list[str]:
-    """The models of the pipeline, in order: the keys of ``vars: models`` in dvc.yaml, the one
-    place the list is written (the stages' ``foreach`` iterates over it)."""
+def pipeline_entries(dvc_yaml: Path = DVC_YAML) -> dict[str, dict]:
+    """The models of the pipeline, in order, each with its entry of ``vars: models`` in dvc.yaml,
+    the one place the list is written (the stages' ``foreach`` iterates over it): ``reads``, the
+    other params section its training reads, and optionally ``bar`` (the test accuracy this
+    project holds it to) and ``seed_figure`` (what the seed's write-up reported)."""
     import yaml
 
     with open(dvc_yaml, encoding="utf-8") as fh:
         document = yaml.safe_load(fh)
     for entry in document.get("vars", []):
         if isinstance(entry, dict) and "models" in entry:
-            return list(entry["models"])
+            return {name: dict(item or {}) for name, item in entry["models"].items()}
     raise KeyError(f"{dvc_yaml} has no `vars: models` list")
+
+
+def pipeline_models(dvc_yaml: Path = DVC_YAML) -> list[str]:
+    """The names of the pipeline's models, in order (see :func:`pipeline_entries`)."""
+    return list(pipeline_entries(dvc_yaml))
 
 
 def project_root(cwd: Path | None = None) -> Path:

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import math
-import typing
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from mnistflow import paths
-from mnistflow.config import MODEL_SECTIONS, Params, SquareSection
+from mnistflow.config import ConfigError, SquareSection, load_params
 from mnistflow.errors import UserError
 from mnistflow.tasks import Task, square_task
 
@@ -44,11 +43,33 @@ TARGET_STROKE = 2.6  # ... to this width (MNIST's median, measured as 2·area/pe
 MAX_SIDE = 1024  # larger pictures are first reduced to this (antialiased): the digit is 20 px
 TOP = 3  # probabilities shown per file
 
-# The pipeline's models, from the params sections (the same list as dvc.yaml's `vars: models`).
-_SECTION_TYPES = typing.get_type_hints(Params)
-DIGIT_MODELS = tuple(m for m in MODEL_SECTIONS if _SECTION_TYPES[m] is not SquareSection)
-SQUARE_MODEL = next(m for m in MODEL_SECTIONS if _SECTION_TYPES[m] is SquareSection)
 PERFECT_SQUARES = tuple(d for d in range(10) if math.isqrt(d) ** 2 == d)
+
+
+def _models(params: Path = paths.PARAMS) -> tuple[tuple[str, ...], str | None]:
+    """(the ten-class models, the first yes/no model) of params.yaml's model sections, in order;
+    none where there is no readable params.yaml (a checkpoint given by path still works)."""
+    try:
+        sections = load_params(params).models
+    except ConfigError:
+        return (), None
+    binary = [name for name, section in sections.items() if isinstance(section, SquareSection)]
+    return tuple(name for name in sections if name not in binary), (binary[0] if binary else None)
+
+
+def digit_models() -> tuple[str, ...]:
+    """The pipeline's digit (ten-class) models, from params.yaml."""
+    return _models()[0]
+
+
+def square_model() -> str:
+    """The yes/no model whose answer is given beside every digit ("is it a perfect square?")."""
+    return _models()[1] or "square"
+
+
+def example_model() -> str:
+    """A digit model to name in an error's example command."""
+    return (digit_models() or ("<model>",))[-1]
 
 
 class PredictError(UserError, ValueError):
@@ -236,7 +257,7 @@ def checkpoint_classifier(path: str | Path, name: str | None = None) -> Classifi
     if task.binary:
         raise PredictError(
             f"{path} answers only yes/no ({' or '.join(task.names)}), not which digit; "
-            f"choose a digit model: --model {' | '.join(DIGIT_MODELS)} (the perfect-square answer is given beside the digit)"
+            f"choose a digit model: --model {' | '.join(digit_models())} (the perfect-square answer is given beside the digit)"
         )
     return Classifier(name, str(path), _scorer(model, task, payload))
 
@@ -296,13 +317,13 @@ def mlflow_classifier(uri: str) -> Classifier:
         out = np.asarray(out.float().cpu().numpy(), dtype=np.float64)
         if out.ndim == 1 or out.shape[1:] == (1,):
             raise PredictError(
-                f"{uri} answers one probability per image (a yes/no model such as mnist-{SQUARE_MODEL}), not which digit; "
-                f"give a digit model, e.g. models:/mnist-{DIGIT_MODELS[-1]}/<version>"
+                f"{uri} answers one probability per image (a yes/no model such as mnist-{square_model()}), not which digit; "
+                f"give a digit model, e.g. models:/mnist-{example_model()}/<version>"
             )
         if out.shape[1:] != (10,) or (out < 0).any() or not np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
             raise PredictError(
                 f"{uri} is not a digit model this pipeline logged (its output per image is {list(out.shape[1:])} values "
-                f"that are not the ten digits' probabilities); give one the training stage logged, e.g. models:/mnist-{DIGIT_MODELS[-1]}/<version>"
+                f"that are not the ten digits' probabilities); give one the training stage logged, e.g. models:/mnist-{example_model()}/<version>"
             )
         return out
 
@@ -311,9 +332,11 @@ def mlflow_classifier(uri: str) -> Classifier:
 
 def best_model(summary: dict[str, Any]) -> tuple[str, float]:
     """The digit model with the highest test accuracy in the summary (``reports/summary.json``)."""
-    scored = [(float(row["accuracy"]), name) for name, row in summary.items() if name in DIGIT_MODELS and "accuracy" in row]
+    if not digit_models():
+        raise PredictError(f"no readable {paths.PARAMS} here, so its digit models are unknown; run from the project folder, or name a checkpoint: --model models/lenet5.pt")
+    scored = [(float(row["accuracy"]), name) for name, row in summary.items() if name in digit_models() and "accuracy" in row]
     if not scored:
-        raise PredictError(f"{paths.SUMMARY} names none of the digit models {', '.join(DIGIT_MODELS)}; rebuild it with `dvc repro summary`, or name one: --model lenet5")
+        raise PredictError(f"{paths.SUMMARY} names none of the digit models {', '.join(digit_models())}; rebuild it with `dvc repro summary`, or name one: --model lenet5")
     accuracy, name = max(scored)
     return name, accuracy
 
@@ -327,15 +350,15 @@ def select_classifier(model: str | None = None, model_uri: str | None = None) ->
     if model is not None:
         if model.endswith(".pt") or "/" in model or "\\" in model:
             return checkpoint_classifier(model)
-        if model == SQUARE_MODEL:
+        if model == square_model():
             raise PredictError(
-                f"{SQUARE_MODEL} answers only whether the digit is a perfect square (given beside every digit anyway); "
-                f"choose a digit model: --model {' | '.join(DIGIT_MODELS)}"
+                f"{square_model()} answers only whether the digit is a perfect square (given beside every digit anyway); "
+                f"choose a digit model: --model {' | '.join(digit_models())}"
             )
-        if model not in DIGIT_MODELS:
-            present = sorted(p.stem for p in paths.MODELS_DIR.glob("*.pt") if p.stem not in (*DIGIT_MODELS, SQUARE_MODEL))
+        if model not in digit_models():
+            present = sorted(p.stem for p in paths.MODELS_DIR.glob("*.pt") if p.stem not in (*digit_models(), square_model()))
             others = f" (also in {paths.MODELS_DIR}/: {', '.join(present)}, give it as --model {paths.MODELS_DIR}/{present[0]}.pt)" if present else ""
-            raise PredictError(f"unknown model {model!r}; the digit models are {', '.join(DIGIT_MODELS)}{others}: e.g. --model {DIGIT_MODELS[-1]}")
+            raise PredictError(f"unknown model {model!r}; the digit models are {', '.join(digit_models())}{others}: e.g. --model {example_model()}")
         return checkpoint_classifier(paths.checkpoint(model), model)
     try:
         summary = json.loads(paths.SUMMARY.read_text(encoding="utf-8"))
@@ -384,24 +407,26 @@ class SquareJudge:
     def describe(self) -> str:
         digits = ", ".join(map(str, self.positive))
         if self.uses_model:
-            return f"the {SQUARE_MODEL} model {self.source} (yes at P >= {self.threshold:.2f}; squares {digits})"
-        return f"the predicted digit (one of {digits}, from {self.source}; no {paths.checkpoint(SQUARE_MODEL)}: `dvc repro train@{SQUARE_MODEL}` makes it)"
+            return f"the {square_model()} model {self.source} (yes at P >= {self.threshold:.2f}; squares {digits})"
+        return f"the predicted digit (one of {digits}, from {self.source}; no {paths.checkpoint(square_model())}: `dvc repro train@{square_model()}` makes it)"
 
 
-def square_judge(path: Path = paths.checkpoint(SQUARE_MODEL), params: Path = paths.PARAMS) -> SquareJudge:
-    """The square model if ``path`` exists; else the positive digits of params.yaml's
-    ``square.positive`` (if there is a params.yaml), else the perfect squares 0, 1, 4, 9."""
+def square_judge(path: Path | None = None, params: Path = paths.PARAMS) -> SquareJudge:
+    """The yes/no model if its checkpoint (``path``, by default ``models/<square model>.pt``)
+    exists; else the ``positive`` digits of its params.yaml section, else the perfect squares."""
     from mnistflow import checkpoint
 
+    name = square_model()
+    path = paths.checkpoint(name) if path is None else path
     if path.is_file():
         model, task, payload = checkpoint.load(path)
         if not task.binary:
-            raise PredictError(f"{path} is a digit model, not the yes/no {SQUARE_MODEL} model; retrain it with `dvc repro -f train@{SQUARE_MODEL}`")
+            raise PredictError(f"{path} is a digit model, not the yes/no {name} model; retrain it with `dvc repro -f train@{name}`")
         return SquareJudge(task, str(path), _scorer(model, task, payload))
     if params.is_file():
-        from mnistflow.config import load_params
-
-        return SquareJudge(square_task(load_params(params).square.positive), f"{params} square.positive")
+        section = load_params(params).models.get(name)
+        if isinstance(section, SquareSection):
+            return SquareJudge(square_task(section.positive), f"{params} {name}.positive")
     return SquareJudge(square_task(PERFECT_SQUARES), "the definition of a perfect square")
 
 
@@ -462,7 +487,7 @@ def to_json(results: Sequence[Prediction], classifier: Classifier, judge: Square
     document = {
         "model": {"name": classifier.name, "source": classifier.source, **({"chosen_for": classifier.why} if classifier.why else {})},
         "square": {
-            "method": f"{SQUARE_MODEL} model" if judge.uses_model else "predicted digit",
+            "method": f"{square_model()} model" if judge.uses_model else "predicted digit",
             "source": judge.source,
             "positive": list(judge.positive),
             **({"threshold": judge.threshold} if judge.uses_model else {}),

@@ -23,14 +23,6 @@ from mnistflow.files import read_json, staged
 
 REPORT = paths.REPORTS_DIR / "index.html"
 
-# model -> (the seed write-up's test accuracy, the bar this project sets), as fractions; None: none.
-TARGETS: dict[str, tuple[float | None, float | None]] = {
-    "ann": (None, 0.920),
-    "mlp": (0.9771, 0.985),
-    "lenet5": (0.9827, 0.991),
-    "deepcnn": (0.9929, 0.996),
-    "square": (0.9817, 0.997),
-}
 TEST_KEYS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "n")
 BINARY_KEYS = ("threshold", "tn", "fp", "fn", "tp")  # the binary (square) model's extra test results
 K_KEY = re.compile(r"k[01](_l\d+)?")  # learned activation parameters in the train metrics
@@ -64,14 +56,17 @@ def results_rows(
     summary: Mapping[str, Mapping[str, Any]],
     test_metrics: Mapping[str, Mapping[str, Any]],
     train_metrics: Mapping[str, Mapping[str, Any]],
+    targets: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """One row per model, in ``models`` order: its description (from the summary), its test
     metrics (binary models also threshold and tn/fp/fn/tp), epochs and learned k's (from the
-    training metrics), the seed write-up's figure and the bar (``TARGETS``; None where none)."""
+    training metrics), the seed write-up's figure and the bar (``targets``: each model's entry in
+    dvc.yaml's ``vars: models``, whose ``seed_figure`` and ``bar`` are None where not written)."""
     rows = []
     for model in models:
         test, train = test_metrics[model], train_metrics[model]
-        seed, bar = TARGETS.get(model, (None, None))
+        target = (targets or {}).get(model, {})
+        seed, bar = target.get("seed_figure"), target.get("bar")
         row: dict[str, Any] = {"model": model, "description": summary[model]["description"]}
         row.update({key: test[key] for key in TEST_KEYS})
         row.update({key: test[key] for key in BINARY_KEYS if key in test})
@@ -95,6 +90,7 @@ def load_results(models: Sequence[str], root: Path = Path(".")) -> list[dict[str
         summary,
         {m: read_json(root / paths.eval_metrics(m)) for m in models},
         {m: read_json(root / paths.train_metrics(m)) for m in models},
+        paths.pipeline_entries(root / paths.DVC_YAML),
     )
 
 
