@@ -10,26 +10,19 @@ Slow (about three minutes on 2 CPU cores, mostly the stages' imports): deselect 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import sqlite3
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import write_mnist
+from conftest import DVC, ROOT, VENV_BIN, base_env, copy_project, edit_params, git, run, search_runs, stages_ran, write_mnist
 from mnistflow.paths import pipeline_models
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parent.parent
-# The project's venv (its python runs the stages, its dvc the pipeline), else the one running pytest.
-VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "dvc").is_file() else Path(sys.executable).parent
-DVC = str(VENV_BIN / "dvc")
 MODELS = tuple(pipeline_models(ROOT / "dvc.yaml"))
 TRAIN_STAGES = {m: f"train@{m}" for m in MODELS}
 STAGES = (
@@ -44,7 +37,6 @@ STAGES = (
 )
 # What a new `init` (read by train@ann only) reruns; everything else is skipped.
 INIT_STAGES = ("train@ann", "evaluate@ann", "plot@ann", "summary", "track", "report")
-SKIPPED_PREFIXES = ("dvc.lock", "metrics/", "plots/", "data/", "reports/")
 PNGS = {
     "accuracy_train_vs_test.png",
     "confusion_matrix.png",
@@ -63,17 +55,6 @@ N_TEST = 300
 MIN_ACCURACY = 0.9
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
-    return proc
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
-
-
 def ran(output: str, stage: str) -> bool:
     # DVC prints "Running stage 'train@lenet5':"; foreach stages by their full name.
     return f"Running stage '{stage}':" in output
@@ -81,10 +62,6 @@ def ran(output: str, stage: str) -> bool:
 
 def skipped(output: str, stage: str) -> bool:
     return f"Stage '{stage}' didn't change, skipping" in output
-
-
-def stages_ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)':", output))
 
 
 def exp_name(output: str) -> str:
@@ -97,17 +74,6 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def search_runs(uri: str) -> list:
-    import mlflow
-
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        return mlflow.search_runs(experiment_names=["mnist"], output_format="list")
-    finally:
-        mlflow.set_tracking_uri(previous)
-
-
 @dataclass
 class Project:
     repo: Path
@@ -117,65 +83,6 @@ class Project:
     status: subprocess.CompletedProcess
     train_metrics: dict  # metrics/ann-train.json after the first repro
     eval_metrics: dict  # metrics/<model>.json after the first repro, by model
-
-
-def base_env() -> dict[str, str]:
-    # Nothing of the caller's pipeline settings: CI exports MNIST_MIRROR (the real MNIST), and each
-    # test that downloads names its own generated mirror.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_", "GIT_", "MNISTFLOW_")) and k != "MNIST_MIRROR"}
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["DVC_NO_ANALYTICS"] = "1"
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    env.pop("PYTHONPATH", None)
-    return env
-
-
-def copy_project(dest: Path) -> None:
-    """The git-tracked files, with their working-tree content, minus the pipeline's results."""
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
-    for rel in tracked.stdout.split("\0"):
-        if not rel or rel.startswith(SKIPPED_PREFIXES) or not (ROOT / rel).is_file():
-            continue
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, dest / rel)
-
-
-def edit_params(path: Path, checksums: dict[str, str]) -> None:
-    """Generated data, and every model tiny and quick (2 epochs of a few dozen steps, on CPU).
-
-    Between them the models still take every path: augmentation (lenet5), bf16 autocast with
-    channels-last (deepcnn), dropout (mlp, deepcnn), the binary task with its threshold (square).
-    """
-    from ruamel.yaml import YAML
-
-    yaml = YAML()  # round-trip: comments and block-style lists survive
-    yaml.indent(mapping=2, sequence=4, offset=2)  # params.yaml's own indentation
-    yaml.width = 4096  # no wrapped checksums
-    params = yaml.load(path)
-    params["download"]["sha256"].update(checksums)  # the same keys, new values: layout kept
-    params["download"]["mirrors"] = ["http://127.0.0.1:9/"]
-    params["download"]["timeout_s"] = 2.0
-    train = params["ann"]["train"]
-    train["epochs"] = 2
-    train["batch_size"] = 64
-    train["device"] = "cpu"
-    train["log_every"] = 5
-
-    params["mlp"]["model"]["hidden"] = [32]
-    for name in ("lenet5", "deepcnn", "square"):
-        params[name]["model"]["channels"] = [4, 8]
-        params[name]["model"]["dense"] = [16, 16] if name != "square" else [16]
-    for name in ("mlp", "lenet5", "deepcnn", "square"):
-        train = params[name]["train"]
-        # Batches of 16: 57 steps an epoch, enough for these small nets to learn the blocks.
-        train.update(epochs=2, batch_size=16, lr=0.005, device="cpu", log_every=10, train_eval_size=200)
-        train["augment"].update(degrees=5.0 if name == "lenet5" else 0.0, translate=0.0, scale=0.0)
-        train["amp"] = "bf16" if name == "deepcnn" else "none"
-        train["channels_last"] = name == "deepcnn"
-    params["plot"]["gallery_size"] = 16
-    yaml.dump(params, path)
-    text = path.read_text(encoding="utf-8")
-    assert "- http://127.0.0.1:9/" in text and "    channels:\n      - 4\n      - 8\n" in text  # still block style
 
 
 @pytest.fixture(scope="session")
