@@ -1,8 +1,14 @@
-"""Shared test fixtures: small, generated MNIST-format data (never the real MNIST)."""
+"""Shared test fixtures and helpers: small, generated MNIST-format data (never the real MNIST),
+config objects for unit tests, and what the end-to-end tests use to run the pipeline in a copy of
+the project (its venv, `run`, `git`, `copy_project`, `edit_params`, `base_env`)."""
 from __future__ import annotations
 
 import gzip
 import hashlib
+import os
+import re
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -11,6 +17,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
+# The project's venv (its python runs the stages, its dvc the pipeline), else the one running pytest.
+VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "dvc").is_file() else Path(sys.executable).parent
+DVC = str(VENV_BIN / "dvc")
+# The pipeline's results: a copy of the project starts without them.
+SKIPPED_PREFIXES = ("dvc.lock", "metrics/", "plots/", "data/", "reports/")
 
 from mnistflow.config import MNIST_FILES  # noqa: E402
 from mnistflow.data.idx import encode_idx  # noqa: E402
@@ -112,3 +123,95 @@ def wait_for(url: str, proc, timeout: float, what: str) -> None:
             pass
         time.sleep(0.5)
     pytest.fail(f"{what} did not answer {url} within {timeout:.0f} s")
+
+
+# --- running the pipeline in a copy of the project (the end-to-end tests) ------------------------
+
+
+def run(args: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command to completion; with ``check``, a non-zero exit fails the test with its output."""
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        pytest.fail(f"{' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
+    return proc
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
+
+
+def stages_ran(output: str) -> set[str]:
+    """The stages a DVC command's output says it ran ("Running stage 'train@lenet5':")."""
+    return set(re.findall(r"Running stage '([^']+)':", output))
+
+
+def search_runs(uri: str) -> list:
+    """Every run of the "mnist" experiment in the store at ``uri``."""
+    import mlflow
+
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    try:
+        return mlflow.search_runs(experiment_names=["mnist"], output_format="list")
+    finally:
+        mlflow.set_tracking_uri(previous)
+
+
+def base_env() -> dict[str, str]:
+    """The caller's environment with the project's venv first on PATH and none of its pipeline settings."""
+    # Nothing of the caller's pipeline settings: CI exports MNIST_MIRROR (the real MNIST), and each
+    # test that downloads names its own generated mirror.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_", "GIT_", "MNISTFLOW_")) and k != "MNIST_MIRROR"}
+    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["DVC_NO_ANALYTICS"] = "1"
+    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
+    env.pop("PYTHONPATH", None)
+    return env
+
+
+def copy_project(dest: Path) -> None:
+    """The git-tracked files, with their working-tree content, minus the pipeline's results."""
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
+    for rel in tracked.stdout.split("\0"):
+        if not rel or rel.startswith(SKIPPED_PREFIXES) or not (ROOT / rel).is_file():
+            continue
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / rel, dest / rel)
+
+
+def edit_params(path: Path, checksums: dict[str, str]) -> None:
+    """Generated data, and every model tiny and quick (2 epochs of a few dozen steps, on CPU).
+
+    Between them the models still take every path: augmentation (lenet5), bf16 autocast with
+    channels-last (deepcnn), dropout (mlp, deepcnn), the binary task with its threshold (square).
+    """
+    from ruamel.yaml import YAML
+
+    yaml = YAML()  # round-trip: comments and block-style lists survive
+    yaml.indent(mapping=2, sequence=4, offset=2)  # params.yaml's own indentation
+    yaml.width = 4096  # no wrapped checksums
+    params = yaml.load(path)
+    params["download"]["sha256"].update(checksums)  # the same keys, new values: layout kept
+    params["download"]["mirrors"] = ["http://127.0.0.1:9/"]
+    params["download"]["timeout_s"] = 2.0
+    train = params["ann"]["train"]
+    train["epochs"] = 2
+    train["batch_size"] = 64
+    train["device"] = "cpu"
+    train["log_every"] = 5
+
+    params["mlp"]["model"]["hidden"] = [32]
+    for name in ("lenet5", "deepcnn", "square"):
+        params[name]["model"]["channels"] = [4, 8]
+        params[name]["model"]["dense"] = [16, 16] if name != "square" else [16]
+    for name in ("mlp", "lenet5", "deepcnn", "square"):
+        train = params[name]["train"]
+        # Batches of 16: 57 steps an epoch, enough for these small nets to learn the blocks.
+        train.update(epochs=2, batch_size=16, lr=0.005, device="cpu", log_every=10, train_eval_size=200)
+        train["augment"].update(degrees=5.0 if name == "lenet5" else 0.0, translate=0.0, scale=0.0)
+        train["amp"] = "bf16" if name == "deepcnn" else "none"
+        train["channels_last"] = name == "deepcnn"
+    params["plot"]["gallery_size"] = 16
+    yaml.dump(params, path)
+    text = path.read_text(encoding="utf-8")
+    assert "- http://127.0.0.1:9/" in text and "    channels:\n      - 4\n      - 8\n" in text  # still block style

@@ -13,10 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import init_section, mlp_model, prepare_section, synthetic_digits, training, write_mnist
+from conftest import (
+    DVC, ROOT, base_env, copy_project, edit_params, git, init_section, mlp_model, prepare_section, run, search_runs,
+    synthetic_digits, training, write_mnist,
+)
 from mnistflow import distributed
 from mnistflow.errors import UserError
-from test_end_to_end import DVC, ROOT, base_env, copy_project, edit_params, git, run, search_runs
 
 TESTS = Path(__file__).resolve().parent
 # 651 training images in batches of 50: the last batch is one image, so rank 1 gets none.

@@ -10,26 +10,19 @@ Slow (about three minutes on 2 CPU cores, mostly the stages' imports): deselect 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import sqlite3
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import write_mnist
+from conftest import DVC, ROOT, VENV_BIN, base_env, copy_project, edit_params, git, run, search_runs, stages_ran, write_mnist
 from mnistflow.paths import pipeline_models
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parent.parent
-# The project's venv (its python runs the stages, its dvc the pipeline), else the one running pytest.
-VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "dvc").is_file() else Path(sys.executable).parent
-DVC = str(VENV_BIN / "dvc")
 MODELS = tuple(pipeline_models(ROOT / "dvc.yaml"))
 TRAIN_STAGES = {m: f"train@{m}" for m in MODELS}
 STAGES = (
@@ -44,7 +37,6 @@ STAGES = (
 )
 # What a new `init` (read by train@ann only) reruns; everything else is skipped.
 INIT_STAGES = ("train@ann", "evaluate@ann", "plot@ann", "summary", "track", "report")
-SKIPPED_PREFIXES = ("dvc.lock", "metrics/", "plots/", "data/", "reports/")
 PNGS = {
     "accuracy_train_vs_test.png",
     "confusion_matrix.png",
@@ -63,17 +55,6 @@ N_TEST = 300
 MIN_ACCURACY = 0.9
 
 
-def run(args: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
-    if check and proc.returncode != 0:
-        pytest.fail(f"{' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
-    return proc
-
-
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=True).stdout
-
-
 def ran(output: str, stage: str) -> bool:
     # DVC prints "Running stage 'train@lenet5':"; foreach stages by their full name.
     return f"Running stage '{stage}':" in output
@@ -81,10 +62,6 @@ def ran(output: str, stage: str) -> bool:
 
 def skipped(output: str, stage: str) -> bool:
     return f"Stage '{stage}' didn't change, skipping" in output
-
-
-def stages_ran(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)':", output))
 
 
 def exp_name(output: str) -> str:
@@ -97,17 +74,6 @@ def read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def search_runs(uri: str) -> list:
-    import mlflow
-
-    previous = mlflow.get_tracking_uri()
-    mlflow.set_tracking_uri(uri)
-    try:
-        return mlflow.search_runs(experiment_names=["mnist"], output_format="list")
-    finally:
-        mlflow.set_tracking_uri(previous)
-
-
 @dataclass
 class Project:
     repo: Path
@@ -117,65 +83,6 @@ class Project:
     status: subprocess.CompletedProcess
     train_metrics: dict  # metrics/ann-train.json after the first repro
     eval_metrics: dict  # metrics/<model>.json after the first repro, by model
-
-
-def base_env() -> dict[str, str]:
-    # Nothing of the caller's pipeline settings: CI exports MNIST_MIRROR (the real MNIST), and each
-    # test that downloads names its own generated mirror.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_", "GIT_", "MNISTFLOW_")) and k != "MNIST_MIRROR"}
-    env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
-    env["DVC_NO_ANALYTICS"] = "1"
-    env["MLFLOW_DISABLE_TELEMETRY"] = "true"
-    env.pop("PYTHONPATH", None)
-    return env
-
-
-def copy_project(dest: Path) -> None:
-    """The git-tracked files, with their working-tree content, minus the pipeline's results."""
-    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, check=True)
-    for rel in tracked.stdout.split("\0"):
-        if not rel or rel.startswith(SKIPPED_PREFIXES) or not (ROOT / rel).is_file():
-            continue
-        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(ROOT / rel, dest / rel)
-
-
-def edit_params(path: Path, checksums: dict[str, str]) -> None:
-    """Generated data, and every model tiny and quick (2 epochs of a few dozen steps, on CPU).
-
-    Between them the models still take every path: augmentation (lenet5), bf16 autocast with
-    channels-last (deepcnn), dropout (mlp, deepcnn), the binary task with its threshold (square).
-    """
-    from ruamel.yaml import YAML
-
-    yaml = YAML()  # round-trip: comments and block-style lists survive
-    yaml.indent(mapping=2, sequence=4, offset=2)  # params.yaml's own indentation
-    yaml.width = 4096  # no wrapped checksums
-    params = yaml.load(path)
-    params["download"]["sha256"].update(checksums)  # the same keys, new values: layout kept
-    params["download"]["mirrors"] = ["http://127.0.0.1:9/"]
-    params["download"]["timeout_s"] = 2.0
-    train = params["ann"]["train"]
-    train["epochs"] = 2
-    train["batch_size"] = 64
-    train["device"] = "cpu"
-    train["log_every"] = 5
-
-    params["mlp"]["model"]["hidden"] = [32]
-    for name in ("lenet5", "deepcnn", "square"):
-        params[name]["model"]["channels"] = [4, 8]
-        params[name]["model"]["dense"] = [16, 16] if name != "square" else [16]
-    for name in ("mlp", "lenet5", "deepcnn", "square"):
-        train = params[name]["train"]
-        # Batches of 16: 57 steps an epoch, enough for these small nets to learn the blocks.
-        train.update(epochs=2, batch_size=16, lr=0.005, device="cpu", log_every=10, train_eval_size=200)
-        train["augment"].update(degrees=5.0 if name == "lenet5" else 0.0, translate=0.0, scale=0.0)
-        train["amp"] = "bf16" if name == "deepcnn" else "none"
-        train["channels_last"] = name == "deepcnn"
-    params["plot"]["gallery_size"] = 16
-    yaml.dump(params, path)
-    text = path.read_text(encoding="utf-8")
-    assert "- http://127.0.0.1:9/" in text and "    channels:\n      - 4\n      - 8\n" in text  # still block style
 
 
 @pytest.fixture(scope="session")
@@ -217,96 +124,155 @@ def project(tmp_path_factory) -> Project:
     return project
 
 
-def test_repro_then_experiment(project: Project) -> None:
-    repo, env = project.repo, project.env
+# The tests below share one project and run in file order: first what the first `dvc repro`
+# left (each phase its own test), then the `init.k1` experiment, which changes ann's files.
 
-    # 3. The first `dvc repro` ran every stage, from the generated data, and wrote every output.
+
+def test_first_repro_ran_every_stage(project: Project) -> None:
     out = project.repro.stdout + project.repro.stderr
     assert stages_ran(out) == set(STAGES), out
-    for model in MODELS:
-        metrics = project.eval_metrics[model]
-        if model == "square":
-            assert set(metrics) == SQUARE_KEYS, metrics
-            assert 0.0 <= metrics["threshold"] <= 1.0
-            assert metrics["tn"] + metrics["fp"] + metrics["fn"] + metrics["tp"] == N_TEST
-            assert metrics["tp"] + metrics["fn"] == N_TEST * 4 // 10  # digits 0, 1, 4 and 9
-        else:
-            assert set(metrics) == EVAL_KEYS, metrics
-        assert metrics["n"] == N_TEST
-        assert metrics["accuracy"] >= MIN_ACCURACY, (model, metrics)
-        for key in ("f1", "precision", "recall", "roc_auc"):
-            assert 0.0 <= metrics[key] <= 1.0, (model, key, metrics)
-        assert metrics["log_loss"] >= 0.0
-        train = read_json(repo / f"metrics/{model}-train.json")
-        assert train["epochs"] == 2
-        assert train["test_acc"] == pytest.approx(metrics["accuracy"], abs=1e-9), model
-        if model == "square":
-            assert train["threshold"] == pytest.approx(metrics["threshold"])
-        pngs = {p.name for p in (repo / f"plots/{model}/images").glob("*.png")}
-        assert pngs == (ANN_PNGS if model == "ann" else PNGS), (model, pngs)
-        roc = (repo / f"plots/{model}/roc.csv").read_text(encoding="utf-8").splitlines()
-        assert roc[0] == "fpr,tpr,threshold" and len(roc) >= 3, (model, roc)
-        per_class = (repo / f"plots/{model}/per_class.csv").read_text(encoding="utf-8").splitlines()
-        assert per_class[0] == "class,precision,recall,f1,support", (model, per_class)
-        assert len(per_class) == 1 + (2 if model == "square" else 10), (model, per_class)  # header + a row per class
-    assert project.train_metrics["test_acc"] >= MIN_ACCURACY
-    summary = read_json(repo / "reports/summary.json")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_first_repro_evaluation_metrics(project: Project, model: str) -> None:
+    """metrics/<model>.json: every key, in range, and learned from the generated data."""
+    metrics = project.eval_metrics[model]
+    if model == "square":
+        assert set(metrics) == SQUARE_KEYS, metrics
+        assert 0.0 <= metrics["threshold"] <= 1.0
+        assert metrics["tn"] + metrics["fp"] + metrics["fn"] + metrics["tp"] == N_TEST
+        assert metrics["tp"] + metrics["fn"] == N_TEST * 4 // 10  # digits 0, 1, 4 and 9
+    else:
+        assert set(metrics) == EVAL_KEYS, metrics
+    assert metrics["n"] == N_TEST
+    assert metrics["accuracy"] >= MIN_ACCURACY, metrics
+    for key in ("f1", "precision", "recall", "roc_auc"):
+        assert 0.0 <= metrics[key] <= 1.0, (key, metrics)
+    assert metrics["log_loss"] >= 0.0
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_first_repro_training_metrics_agree_with_evaluation(project: Project, model: str) -> None:
+    """metrics/<model>-train.json: the epochs asked for, and the evaluate stage's test accuracy."""
+    train = read_json(project.repo / f"metrics/{model}-train.json")
+    metrics = project.eval_metrics[model]
+    assert train["epochs"] == 2
+    assert train["test_acc"] == pytest.approx(metrics["accuracy"], abs=1e-9)
+    if model == "square":
+        assert train["threshold"] == pytest.approx(metrics["threshold"])
+    if model == "ann":
+        assert project.train_metrics["test_acc"] >= MIN_ACCURACY
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_first_repro_wrote_every_plot(project: Project, model: str) -> None:
+    """The plot stage's PNGs and the evaluate stage's ROC and per-class CSVs."""
+    repo = project.repo
+    pngs = {p.name for p in (repo / f"plots/{model}/images").glob("*.png")}
+    assert pngs == (ANN_PNGS if model == "ann" else PNGS), pngs
+    roc = (repo / f"plots/{model}/roc.csv").read_text(encoding="utf-8").splitlines()
+    assert roc[0] == "fpr,tpr,threshold" and len(roc) >= 3, roc
+    per_class = (repo / f"plots/{model}/per_class.csv").read_text(encoding="utf-8").splitlines()
+    assert per_class[0] == "class,precision,recall,f1,support", per_class
+    assert len(per_class) == 1 + (2 if model == "square" else 10), per_class  # header + a row per class
+
+
+def test_first_repro_summary_holds_every_model(project: Project) -> None:
+    summary = read_json(project.repo / "reports/summary.json")
     assert list(summary) == list(MODELS)
     for model in MODELS:
         assert summary[model]["accuracy"] == pytest.approx(project.eval_metrics[model]["accuracy"])
-    assert (repo / "plots/summary/images/comparison.png").is_file()
+    assert (project.repo / "plots/summary/images/comparison.png").is_file()
+
+
+def test_after_the_first_repro_dvc_status_is_clean(project: Project) -> None:
     status = project.status.stdout + project.status.stderr
     assert "Data and pipelines are up to date." in status, status
-    assert git(repo, "status", "--porcelain") == ""  # the fixture committed every result
+    assert git(project.repo, "status", "--porcelain") == ""  # the fixture committed every result
 
-    # `dvc metrics show` reads every model's metrics files: one table row per model.
-    shown = json.loads(run([DVC, "metrics", "show", "--json"], repo, env).stdout)
+
+def test_dvc_metrics_show_lists_every_models_metrics(project: Project) -> None:
+    """`dvc metrics show` reads every model's metrics files: one table row per model."""
+    shown = json.loads(run([DVC, "metrics", "show", "--json"], project.repo, project.env).stdout)
     files = shown[""]["data"]  # workspace -> {path: {"data": metrics}}
     assert set(files) == {f"metrics/{m}{suffix}.json" for m in MODELS for suffix in ("", "-train")}, list(files)
     for model in MODELS:
         assert files[f"metrics/{model}.json"]["data"] == project.eval_metrics[model]
 
-    # 4. A new k1 start: only the stages that read `init` (and those after them) run again.
-    exp = run([DVC, "exp", "run", "-S", "init.k1=0.5"], repo, env)
-    out = exp.stdout + exp.stderr
+
+@dataclass
+class Experiment:
+    output: str  # stdout and stderr of `dvc exp run -S init.k1=0.5`
+    train_metrics: dict  # metrics/ann-train.json after it
+    eval_metrics: dict  # metrics/<model>.json after it, by model
+
+
+@pytest.fixture(scope="module")
+def experiment(project: Project) -> Experiment:
+    """`dvc exp run -S init.k1=0.5` on the committed first run: a new k1 start for ann."""
+    exp = run([DVC, "exp", "run", "-S", "init.k1=0.5"], project.repo, project.env)
+    return Experiment(
+        output=exp.stdout + exp.stderr,
+        train_metrics=read_json(project.repo / "metrics/ann-train.json"),
+        eval_metrics={m: read_json(project.repo / f"metrics/{m}.json") for m in MODELS},
+    )
+
+
+def test_experiment_reruns_only_train_ann_and_what_follows(experiment: Experiment) -> None:
+    """Only the stages that read `init` (and those after them) run again."""
+    out = experiment.output
     assert stages_ran(out) == set(INIT_STAGES), out
     for stage in set(STAGES) - set(INIT_STAGES):
         assert skipped(out, stage) and not ran(out, stage), f"stage {stage} ran again:\n{out}"
-    name = exp_name(out)
-    train2 = read_json(repo / "metrics/ann-train.json")
-    assert train2["k1"] != pytest.approx(project.train_metrics["k1"], abs=1e-6)
-    assert read_json(repo / "metrics/ann.json")["accuracy"] >= MIN_ACCURACY
-    for model in MODELS[1:]:
-        assert read_json(repo / f"metrics/{model}.json") == project.eval_metrics[model]
 
-    # 5. `dvc metrics diff` sees the change between HEAD and the workspace, and only in ann's files.
-    diff = json.loads(run([DVC, "metrics", "diff", "--json"], repo, env).stdout)
+
+def test_experiment_changes_ann_and_no_other_model(project: Project, experiment: Experiment) -> None:
+    assert experiment.train_metrics["k1"] != pytest.approx(project.train_metrics["k1"], abs=1e-6)
+    assert experiment.eval_metrics["ann"]["accuracy"] >= MIN_ACCURACY
+    for model in MODELS[1:]:
+        assert experiment.eval_metrics[model] == project.eval_metrics[model], model
+
+
+def test_metrics_diff_shows_the_experiment_in_ann_files_only(project: Project, experiment: Experiment) -> None:
+    """`dvc metrics diff` sees the change between HEAD and the workspace, and only in ann's files."""
+    diff = json.loads(run([DVC, "metrics", "diff", "--json"], project.repo, project.env).stdout)
     k1 = diff["metrics/ann-train.json"]["k1"]
     assert k1["old"] == pytest.approx(project.train_metrics["k1"])
-    assert k1["new"] == pytest.approx(train2["k1"])
+    assert k1["new"] == pytest.approx(experiment.train_metrics["k1"])
     assert not any(path.startswith(tuple(f"metrics/{m}" for m in MODELS[1:])) for path in diff), diff
 
-    # 6. MLflow: one run per training; the experiment's run is tagged with its name and holds
-    # the evaluate stage's test metrics (added by the track stage) beside the training's own.
-    runs = search_runs(project.mlflow_uri)
+
+@pytest.fixture(scope="module")
+def runs_by_stage(project: Project, experiment: Experiment) -> dict[str, list]:
+    """The MLflow runs after the first repro and the experiment, by their dvc.stage tag."""
     by_stage: dict[str, list] = {}
-    for r in runs:
+    for r in search_runs(project.mlflow_uri):
         by_stage.setdefault(r.data.tags["dvc.stage"], []).append(r)
-    assert {s: len(rs) for s, rs in by_stage.items()} == {s: 2 if s == "train@ann" else 1 for s in TRAIN_STAGES.values()}
+    return by_stage
+
+
+def test_mlflow_holds_one_run_per_training(project: Project, runs_by_stage: dict[str, list]) -> None:
+    """Each run holds the evaluate stage's test metrics (added by the track stage) beside the training's own."""
+    assert {s: len(rs) for s, rs in runs_by_stage.items()} == {s: 2 if s == "train@ann" else 1 for s in TRAIN_STAGES.values()}
     for model, stage in TRAIN_STAGES.items():
-        for r in by_stage[stage]:
+        for r in runs_by_stage[stage]:
             assert r.data.tags["model"] == model
             assert r.data.metrics["test/accuracy"] >= MIN_ACCURACY, (model, r.data.metrics)
             assert "test/roc_auc" in r.data.metrics and "final/train_loss" in r.data.metrics
-    by_k1 = {r.data.params["init.k1"]: r for r in by_stage["train@ann"]}
+    square = runs_by_stage["train@square"][0]
+    assert square.data.metrics["test/threshold"] == pytest.approx(project.eval_metrics["square"]["threshold"])
+
+
+def test_mlflow_experiment_run_is_tagged_with_its_name(project: Project, experiment: Experiment, runs_by_stage: dict[str, list]) -> None:
+    name = exp_name(experiment.output)
+    by_k1 = {r.data.params["init.k1"]: r for r in runs_by_stage["train@ann"]}
     assert set(by_k1) == {"1.0", "0.5"}
     first, second = by_k1["1.0"], by_k1["0.5"]
     assert "dvc.exp_name" not in first.data.tags
     assert second.data.tags["dvc.exp_name"] == name
     assert second.info.run_name == f"ann-{name}"
-    for r, train in ((first, project.train_metrics), (second, train2)):
+    for r, train in ((first, project.train_metrics), (second, experiment.train_metrics)):
         assert r.data.metrics["final/k1"] == pytest.approx(train["k1"])
-    assert by_stage["train@square"][0].data.metrics["test/threshold"] == pytest.approx(project.eval_metrics["square"]["threshold"])
 
 
 def test_the_saved_test_answers_are_the_checkpoints_own(project: Project) -> None:
@@ -403,56 +369,87 @@ def evaluation_files(repo: Path, models: tuple[str, ...]) -> dict[str, bytes]:
     return {n.format(m): (repo / n.format(m)).read_bytes() for m in models for n in names}
 
 
-def test_dvc_remote_push_clone_pull(project: Project, tmp_path: Path) -> None:
-    """Push a full run to a local-folder DVC remote; a fresh clone pulls it and is complete.
+@dataclass
+class Remote:
+    storage: Path  # the local-folder DVC remote
+    status: str  # `dvc status` before the push
+    porcelain: str  # `git status --porcelain` after committing the results
+    pushed: str  # `dvc push`'s output
+    cloud: str  # `dvc status --cloud` after the push
+    expected: dict[str, bytes]  # the owner's evaluation files of REEVALUATED
 
-    The clone runs as a teammate's machine would: no MNIST mirror (the data comes from the
-    remote, nothing is downloaded) and no MLflow store (evaluate goes on without one). In it
-    `dvc status` is clean, `dvc repro` reruns nothing, and re-running evaluate on the pulled
-    checkpoints rewrites the committed metrics byte for byte."""
+
+@pytest.fixture(scope="module")
+def remote(project: Project, tmp_path_factory) -> Remote:
+    """The owner: add a local-folder remote, commit it with the results (after the other tests the
+    workspace holds an applied experiment: that is what gets shared), push the cache."""
     repo, env = project.repo, project.env
-    storage = tmp_path / "dvc-storage"
-
-    # The owner: add the remote, commit it with the results (after the other tests the workspace
-    # holds an applied experiment: that is what gets shared), push the cache.
+    storage = tmp_path_factory.mktemp("remote") / "dvc-storage"
     run([DVC, "remote", "add", "--force", "-d", "storage", str(storage)], repo, env)
     status = run([DVC, "status"], repo, env)
-    assert "Data and pipelines are up to date." in status.stdout, status.stdout
     git_run(repo, "add", ".dvc/config", *RESULTS)
     git_run(repo, "commit", "-q", "-m", "DVC remote; results")
-    assert git_run(repo, "status", "--porcelain") == "", "`git add` of the results left files out"
+    porcelain = git_run(repo, "status", "--porcelain")
     pushed = run([DVC, "push"], repo, env)
-    assert re.search(r"\d+ files? pushed", pushed.stdout), pushed.stdout
     cloud = run([DVC, "status", "--cloud"], repo, env)
-    assert "Cache and remote 'storage' are in sync." in cloud.stdout, cloud.stdout
-    expected = evaluation_files(repo, REEVALUATED)
+    return Remote(storage, status.stdout, porcelain, pushed.stdout, cloud.stdout, evaluation_files(repo, REEVALUATED))
 
-    # The teammate: clone, pull. No mirror, no MLflow store, no cache of the owner's.
-    clone = tmp_path / "clone"
-    git_run(tmp_path, "clone", "-q", str(repo), str(clone))
+
+@dataclass
+class Clone:
+    path: Path
+    env: dict[str, str]  # a teammate's: no MNIST mirror, no MLflow store
+    before_pull: list[Path]  # checkpoints and raw data present before `dvc pull`
+    pulled: str  # `dvc pull`'s output
+
+
+@pytest.fixture(scope="module")
+def clone(remote: Remote, project: Project, tmp_path_factory) -> Clone:
+    """The teammate: a git clone of the owner's repository, then `dvc pull`."""
+    path = tmp_path_factory.mktemp("teammate") / "clone"
+    git_run(path.parent, "clone", "-q", str(project.repo), str(path))
     mate = base_env()
-    assert "MNIST_MIRROR" not in mate and "MLFLOW_TRACKING_URI" not in mate
-    assert not list(clone.glob("models/*.pt")) and not (clone / "data/raw").exists()  # git has none of the cache
-    pulled = run([DVC, "pull"], clone, mate)
-    out = pulled.stdout + pulled.stderr
-    assert re.search(r"\d+ files? fetched", out), out
+    before = [*path.glob("models/*.pt"), *path.glob("data/raw")]
+    pulled = run([DVC, "pull"], path, mate)
+    return Clone(path, mate, before, pulled.stdout + pulled.stderr)
+
+
+def test_dvc_remote_the_owner_commits_the_results_and_pushes_the_cache(remote: Remote) -> None:
+    """Push a full run to a local-folder DVC remote (issue 10)."""
+    assert "Data and pipelines are up to date." in remote.status, remote.status
+    assert remote.porcelain == "", "`git add` of the results left files out"
+    assert re.search(r"\d+ files? pushed", remote.pushed), remote.pushed
+    assert "Cache and remote 'storage' are in sync." in remote.cloud, remote.cloud
+
+
+def test_dvc_remote_a_clone_pulls_every_checkpoint(project: Project, clone: Clone) -> None:
+    """A fresh clone, with no mirror and no MLflow store, gets the owner's cache from the remote
+    (nothing is downloaded) and `dvc status` is clean."""
+    assert "MNIST_MIRROR" not in clone.env and "MLFLOW_TRACKING_URI" not in clone.env
+    assert clone.before_pull == []  # git has none of the cache
+    assert re.search(r"\d+ files? fetched", clone.pulled), clone.pulled
     for model in MODELS:
-        assert (clone / f"models/{model}.pt").read_bytes() == (repo / f"models/{model}.pt").read_bytes()
-    status = run([DVC, "status"], clone, mate)
+        assert (clone.path / f"models/{model}.pt").read_bytes() == (project.repo / f"models/{model}.pt").read_bytes(), model
+    status = run([DVC, "status"], clone.path, clone.env)
     assert "Data and pipelines are up to date." in status.stdout, status.stdout
 
-    noop = run([DVC, "repro"], clone, mate)
+
+def test_dvc_remote_repro_in_the_clone_reruns_nothing(clone: Clone) -> None:
+    noop = run([DVC, "repro"], clone.path, clone.env)
     out = noop.stdout + noop.stderr
     assert stages_ran(out) == set(), out
     assert all(skipped(out, stage) for stage in STAGES), out
 
-    # Evaluate again on the pulled test answers: the same bytes as the owner's run.
+
+def test_dvc_remote_the_clone_reevaluates_to_the_owners_bytes(remote: Remote, clone: Clone) -> None:
+    """Evaluate again on the pulled test answers: the same bytes as the owner's run, dvc.lock and
+    every committed file unchanged; track goes on without an MLflow store."""
     stages = [*(f"evaluate@{m}" for m in REEVALUATED), "track"]
-    forced = run([DVC, "repro", "--force", "--single-item", *stages], clone, mate)
+    forced = run([DVC, "repro", "--force", "--single-item", *stages], clone.path, clone.env)
     out = forced.stdout + forced.stderr
     assert stages_ran(out) == set(stages), out
     assert "no MLflow run" in out, out  # the teammate has no store; track went on without it
-    assert evaluation_files(clone, REEVALUATED) == expected
-    assert git_run(clone, "status", "--porcelain") == ""  # dvc.lock and every committed file unchanged
-    status = run([DVC, "status"], clone, mate)
+    assert evaluation_files(clone.path, REEVALUATED) == remote.expected
+    assert git_run(clone.path, "status", "--porcelain") == ""
+    status = run([DVC, "status"], clone.path, clone.env)
     assert "Data and pipelines are up to date." in status.stdout, status.stdout

@@ -20,11 +20,10 @@ import pytest
 import torch
 import yaml
 
-from conftest import init_section, mlp_model, write_mnist
+from conftest import DVC, base_env, copy_project, edit_params, git, init_section, mlp_model, run, write_mnist
 from mnistflow import checkpoint
 from mnistflow.models import build_model, mlp_spec
 from mnistflow.tasks import MULTICLASS, square_task
-from test_end_to_end import DVC, base_env, copy_project, edit_params, git, run
 
 # --- checkpoints -------------------------------------------------------------------------------
 

@@ -20,9 +20,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "dvc").is_file() else Path(sys.executable).parent
-DVC = str(VENV_BIN / "dvc")
+from conftest import DVC, ROOT
 CHECK_HTML = ROOT / "scripts" / "check_html.py"
 TEMPLATE = ROOT / "dvc_plots_template" / "offline.html"
 BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome")

@@ -20,14 +20,13 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from conftest import ROOT, cnn_model, training
+from conftest import ROOT, VENV_BIN, base_env, cnn_model, training
 from mnistflow import checkpoint, predict
 from mnistflow.config import AugmentSettings
 from mnistflow.data.prepare import Split, Splits
 from mnistflow.models import build_model, cnn_spec
 from mnistflow.tasks import MULTICLASS
 from mnistflow.training import fit, seed_everything
-from test_end_to_end import VENV_BIN, base_env
 
 FONTS = Path(__import__("matplotlib").get_data_path()) / "fonts" / "ttf"
 FACES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "DejaVuSerif-Bold.ttf")

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -209,6 +211,26 @@ def test_save_and_load_round_trip(raw, tmp_path, monkeypatch, standardize):
     monkeypatch.chdir(tmp_path.parent)
     again = load_splits(tmp_path)
     assert again.train.x.tobytes() == splits.train.x.tobytes()
+
+
+def test_saving_the_same_splits_again_later_writes_the_same_bytes(raw, tmp_path, monkeypatch):
+    """A forced preprocess must leave data/processed/*.npz byte for byte as they were, or DVC sees
+    new inputs and retrains every model. np.savez dates each zip member with zipfile's fixed
+    1980-01-01, not the clock; this catches a numpy or Python that starts stamping the time."""
+    monkeypatch.chdir(tmp_path)
+    splits = run(raw, seed=4)
+    npz = [paths.split_file(name) for name in paths.SPLITS]
+    save_splits(splits)
+    first = {path: Path(path).read_bytes() for path in npz}
+    time.sleep(2.1)  # zip dates count in two-second steps: a shorter wait could fall in the same step
+    save_splits(splits)
+    assert {path: Path(path).read_bytes() for path in npz} == first
+    for name in paths.SPLITS:
+        with np.load(paths.split_file(name), allow_pickle=False) as data:
+            assert sorted(data.files) == ["source_index", "x", "y"]
+            assert data["x"].tobytes() == splits[name].x.tobytes() and data["x"].dtype == np.float32
+            np.testing.assert_array_equal(data["y"], splits[name].y)
+            np.testing.assert_array_equal(data["source_index"], splits[name].source_index)
 
 
 def test_save_overwrites_previous_splits(raw, tmp_path, monkeypatch):

@@ -24,9 +24,8 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import wait_for, write_mnist
+from conftest import VENV_BIN, base_env, copy_project, edit_params, wait_for, write_mnist
 from mnistflow import checkpoint
-from test_end_to_end import VENV_BIN, base_env, copy_project, edit_params
 
 pytestmark = pytest.mark.e2e
 

@@ -27,13 +27,11 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import init_section, mlp_model, synthetic_digits
+from conftest import ROOT, VENV_BIN, base_env, init_section, mlp_model, synthetic_digits
 from mnistflow import tracking
 from mnistflow.errors import Interrupted, UserError
 from mnistflow.models import build_model, mlp_spec
-from test_end_to_end import VENV_BIN, base_env
 
-ROOT = Path(__file__).resolve().parent.parent
 PYTHON = str(VENV_BIN / "python")
 
 

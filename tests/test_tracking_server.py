@@ -27,8 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import wait_for, write_mnist
-from test_end_to_end import DVC, VENV_BIN, base_env, copy_project, edit_params, git, run, stages_ran
+from conftest import DVC, VENV_BIN, base_env, copy_project, edit_params, git, run, stages_ran, wait_for, write_mnist
 
 pytestmark = pytest.mark.e2e
 

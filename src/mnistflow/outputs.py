@@ -42,7 +42,7 @@ class Answers:
 def save(model: str, logits: np.ndarray, task: Task, description: str, stage_file=lambda path: path) -> None:
     """Write model ``model``'s test logits and their meaning (``stage_file`` maps each final path
     to where to write it, e.g. ``files.staged``'s). ``np.save`` writes the same bytes for the same
-    array (``np.savez`` would stamp its zip with the time)."""
+    array, so an unchanged answer leaves the stages that read it skipped."""
     with atomic_path(stage_file(paths.test_logits(model))) as tmp:
         np.save(tmp, np.ascontiguousarray(logits, dtype=np.float32))
     write_json(stage_file(paths.test_info(model)), {"task": task.to_dict(), "description": description, "n": int(len(logits))})
