@@ -1,15 +1,14 @@
-"""Test-set metrics from predicted probabilities, in NumPy.
+"""Test-set metrics from predicted probabilities, computed by scikit-learn.
 
 Every model's metrics file has the same headline keys (``accuracy``, ``f1``, ``precision``,
 ``recall``, ``roc_auc``, ``log_loss``, ``n``), so ``dvc metrics show`` reads as one table:
 macro averages over the ten digits for the classifiers, the positive class for the binary
 perfect-square model (which adds its threshold and the 2x2 confusion counts).
 
-The definitions are scikit-learn's, term for term (``precision_recall_fscore_support`` with
-``zero_division=0``, ``roc_curve`` with ``drop_intermediate``, ``roc_auc_score`` (binary, and
-one-vs-rest macro), ``log_loss`` with its clipping): ``tests/test_evaluation.py`` checks every
-number against scikit-learn itself. They are written out because importing ``sklearn.metrics``
-takes 2 to 3 s, more than the whole evaluate stage may take, for a few dozen lines of counting.
+The numbers are ``sklearn.metrics``' own (``precision_recall_fscore_support`` with
+``zero_division=0``, ``confusion_matrix``, ``roc_curve``, ``roc_auc_score``, ``log_loss``): the
+definitions users and reviewers know. scikit-learn is imported where a metric is computed, so
+the training stage, which only needs :func:`choose_threshold`, does not pay for its import.
 """
 from __future__ import annotations
 
@@ -18,60 +17,42 @@ from typing import Any
 import numpy as np
 
 
-def _divide(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
-    """numerator / denominator, 0 where the denominator is 0 (scikit-learn's zero_division=0)."""
-    out = np.zeros(np.shape(numerator), dtype=np.float64)
-    np.divide(numerator, denominator, out=out, where=denominator != 0)
-    return out
-
-
 def precision_recall_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per class: precision, recall, F1 and support (the number of true samples)."""
-    counts = confusion_counts(y_true, y_pred, n_classes)
-    tp = np.diag(counts).astype(np.float64)
-    predicted, support = counts.sum(axis=0), counts.sum(axis=1)
-    precision, recall = _divide(tp, predicted), _divide(tp, support)
-    return precision, recall, _divide(2 * tp, predicted + support), support
+    from sklearn.metrics import precision_recall_fscore_support
+
+    return precision_recall_fscore_support(y_true, y_pred, labels=list(range(n_classes)), average=None, zero_division=0)
 
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts ``[actual, predicted]``."""
-    index = np.asarray(y_true, dtype=np.int64) * n_classes + np.asarray(y_pred, dtype=np.int64)
-    return np.bincount(index, minlength=n_classes * n_classes).reshape(n_classes, n_classes)
+    from sklearn.metrics import confusion_matrix as sklearn_confusion_matrix
+
+    return sklearn_confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
 
 
 def roc_curve(y_true: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fpr, tpr, thresholds) of binary labels ``y_true`` ranked by ``scores``: one point per
     distinct score, collinear points dropped, (0, 0) first at threshold +inf."""
-    order = np.argsort(scores, kind="mergesort")[::-1]
-    scores, y = np.asarray(scores)[order], np.asarray(y_true)[order].astype(np.float64)
-    ends = np.r_[np.flatnonzero(np.diff(scores)), y.size - 1]  # the last index of each distinct score
-    tps = np.cumsum(y)[ends]
-    fps = 1 + ends - tps
-    thresholds = scores[ends]
-    if len(fps) > 2:
-        keep = np.flatnonzero(np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True])
-        fps, tps, thresholds = fps[keep], tps[keep], thresholds[keep]
-    fps, tps = np.r_[0, fps], np.r_[0, tps]
-    with np.errstate(invalid="ignore"):  # no negatives (or positives): NaN rates, as scikit-learn's
-        return fps / fps[-1], tps / tps[-1], np.r_[np.inf, thresholds]
+    from sklearn.metrics import roc_curve as sklearn_roc_curve
+
+    return sklearn_roc_curve(np.asarray(y_true).astype(np.int64), scores, drop_intermediate=True)
 
 
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
-    """The area under :func:`roc_curve`, by the trapezoidal rule."""
-    fpr, tpr, _ = roc_curve(y_true, scores)
-    return float(np.trapezoid(tpr, fpr))
+    """The area under the ROC curve of binary labels ``y_true`` ranked by ``scores``."""
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(np.asarray(y_true).astype(np.int64), scores))
 
 
 def log_loss(y_true: np.ndarray, proba: np.ndarray) -> float:
-    """Mean cross-entropy of ``(N, C)`` probabilities (or ``(N,)`` of the positive class), each
-    clipped to [eps, 1 - eps]."""
+    """Mean cross-entropy of ``(N, C)`` probabilities (or ``(N,)`` of the positive class)."""
+    from sklearn.metrics import log_loss as sklearn_log_loss
+
     proba = np.asarray(proba, dtype=np.float64)
-    if proba.ndim == 1:
-        proba = np.column_stack([1 - proba, proba])
-    eps = np.finfo(proba.dtype).eps
-    picked = np.clip(proba, eps, 1 - eps)[np.arange(len(proba)), np.asarray(y_true, dtype=np.int64)]
-    return float(np.mean(-np.log(picked)))
+    labels = [0, 1] if proba.ndim == 1 else list(range(proba.shape[1]))
+    return float(sklearn_log_loss(y_true, proba, labels=labels))
 
 
 def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> tuple[dict[str, Any], list[dict[str, Any]]]:
