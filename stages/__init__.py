@@ -6,10 +6,9 @@ SIGTERM into one line and the conventional status (130, 143).
 
 A stage runs without Python's cyclic garbage collector, and freezes what it made before it
 exits. Its time goes to imports (torch, MLflow, matplotlib: over a million objects, which each
-full collection walks again) and to loops that make no reference cycles (a training epoch
-leaves none; a whole train@ann stage, model export included, leaves about 20,000 objects to
-collect, a plot stage 50,000), so collecting only cost time: about 4 s of train@ann's 44 s, and
-at exit the interpreter's last collection walked the whole heap (1-2 s after MLflow and torch).
+full collection walks again) and to loops that make few reference cycles, so collecting only
+costs time, and at exit the interpreter's last collection would walk the whole heap again
+(docs/speed.md has the measurements).
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ its last measurement are the trained network's answers, computed by the one forw
 saves them beside the checkpoint, with the task (label rule, decision threshold) and the
 network's one-line description: ``models/<model>-test.npy`` (float32 logits, N x 10, or N x 1
 for a yes/no model) and ``models/<model>-test.json``. The stages after it then need neither
-the network nor torch, whose import alone (about 3 s) is more than an evaluate stage may take.
+the network nor torch, whose import alone costs more than the rest of an evaluate stage.
 ``tests/test_end_to_end.py`` checks that the saved logits are the checkpoint's own.
 """
 from __future__ import annotations

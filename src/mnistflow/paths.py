@@ -64,8 +64,8 @@ def steps(model: str) -> Path:
 
 
 def confusion(model: str) -> Path:
-    """``actual,predicted`` rows, one per test image, for DVC's confusion template (CSV: about
-    40 KB, where the same rows as indented JSON took 450 KB of git per model and run)."""
+    """``actual,predicted`` rows, one per test image, for DVC's confusion template (CSV: a
+    tenth of the git space the same rows take as indented JSON)."""
     return PLOTS_DIR / model / "confusion.csv"
 
 

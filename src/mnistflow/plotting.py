@@ -142,7 +142,7 @@ def misclassified_gallery(
     cols = 6
     rows = max(1, -(-len(wrong) // cols))
     # One image of all the digits (a tile per digit, a band above it for its label) on one
-    # axes: drawing 36 axes with a title each took a second of the plot stage.
+    # axes: an axes with a title per digit costs matplotlib far more than drawing the image.
     show_digit = list(class_names) != [str(d) for d in range(len(class_names))]  # named classes: also the digit
     height, width = images.shape[1:3]
     band = 3 * height // 4 if show_digit else height // 2  # three label lines, or two
@@ -180,7 +180,7 @@ def render_all(
     """Draw every figure one model's data supports into ``out_dir``; return the PNG paths.
 
     The figures are independent: ``workers`` > 1 draws them in that many processes
-    (``parallel.run_forked``), the same files, about 0.2 s each."""
+    (``parallel.run_forked``), with the same files as one process draws."""
     out_dir.mkdir(parents=True, exist_ok=True)
     matrix = confusion_matrix(list(confusion), n_classes=len(class_names))
     figures: dict[str, Callable[[], plt.Figure]] = {

@@ -127,8 +127,8 @@ def get_lr(epoch: float, cfg: Training) -> float:
 
 def make_optimizer(model: nn.Module, cfg: Training) -> torch.optim.Optimizer:
     if cfg.optimizer == "adam":
-        # fused: one kernel updates every parameter (the same update rule); 25-30% faster steps
-        # for the MLPs than the per-tensor loop torch uses by default on the CPU.
+        # fused: one kernel updates every parameter (the same update rule), instead of the
+        # per-tensor loop torch uses by default on the CPU.
         return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, fused=True)
     return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
 
@@ -226,7 +226,7 @@ class NumpyEngine:
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
         """While NumPy trains, torch (batch indexing, metrics) runs on one thread: torch's idle
-        OpenMP threads otherwise spin against NumPy's BLAS threads, measured 7x slower here."""
+        OpenMP threads otherwise spin against NumPy's BLAS threads for the same cores."""
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:

@@ -46,7 +46,7 @@ def prepare(
     cfg: PrepareSection,
 ) -> Splits:
     """Subset (optional, stratified), split train/val (stratified, shuffled), normalise."""
-    from sklearn.model_selection import train_test_split  # only the preprocess stage splits (1-2 s to import)
+    from sklearn.model_selection import train_test_split  # here, not at the top: only the preprocess stage splits
 
     index = np.arange(len(train_labels))
     if cfg.train_subset:

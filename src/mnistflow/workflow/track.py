@@ -1,8 +1,8 @@
 """Stage track: every model's test results and figures, added to its MLflow training run.
 
 The training stage records its run live (params, datasets, per-epoch metrics, the model); the
-evaluate and plot stages only write files, so that neither imports MLflow (about 4 s with its
-store). This stage, once for all models, reopens each model's run (found by its checkpoint's
+evaluate and plot stages only write files, so that neither pays for importing MLflow and opening
+its store. This stage, once for all models, reopens each model's run (found by its checkpoint's
 SHA-256, ``tracking.attach``) and logs the test metrics (linked to the logged model and the
 test dataset, as ``test/<metric>``), the evaluation files and the PNGs. A run that already holds
 exactly these files (its ``evaluation_sha256`` tag) is left alone, so a model that did not
