@@ -154,7 +154,9 @@ def fetch(
             except (OSError, EOFError, zlib.error, RuntimeError, ValueError) as exc:
                 reason = _reason(exc)
                 failures.append(f"  - {mirror}: {reason}")
-                log(f"{filename}: {mirror} failed ({reason}); trying the next mirror")
+                local = local_folder(mirror)
+                if local is None or local.is_dir():  # an absent optional folder is not news
+                    log(f"{filename}: {mirror} failed ({reason}); trying the next mirror")
     listing = "\n".join(failures) if failures else "  (no mirror configured)"
     raise DownloadError(
         f"could not get a verified copy of {filename} from any mirror:\n{listing}\n"
