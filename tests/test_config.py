@@ -147,7 +147,7 @@ def test_unknown_top_level_key(raw):
     raw["trian"] = {"epochs": 3}
     lines = problems_of(raw)
     assert len(lines) == 1
-    assert lines[0].startswith("trian: unknown key; the top level takes download, prepare, init, ann, mlp, lenet5, deepcnn, square, evaluate, plot")
+    assert lines[0].startswith("trian: unknown key; the top level takes download, prepare, perturb, init, ann, mlp, lenet5, deepcnn, square, evaluate, plot")
 
 
 def test_unknown_nested_key(raw):
