@@ -329,6 +329,8 @@ def test_the_saved_test_answers_are_the_checkpoints_own(project: Project) -> Non
     for model in MODELS:
         net, task, payload = checkpoint.load(project.repo / f"models/{model}.pt")
         channels_last = payload["train"][f"{model}.train.channels_last"]
+        if channels_last:  # the weights' layout in training too: bf16 convolutions then round alike
+            net = net.to(memory_format=torch.channels_last)
         expected = predict_logits(net, torch.from_numpy(test["x"]), 1000, amp=payload["amp"], channels_last=channels_last)
         saved = np.load(project.repo / f"models/{model}-test.npy")
         assert saved.shape == (N_TEST, task.n_outputs) and saved.dtype == np.float32
