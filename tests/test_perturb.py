@@ -91,7 +91,7 @@ def test_restroke_widens_and_narrows_a_stroke_by_the_pixels_asked():
 
 def test_params_validate_the_perturb_ranges():
     problems = dict(perturb_section(degrees=90.0).problems())
-    assert "degrees" in problems and "turns a 6 into a 9" in problems["degrees"]
+    assert "degrees" in problems and problems["degrees"] == "must be in [0, 45] (a larger turn is no slant a writer gives a digit), got 90.0"
     assert dict(perturb_section(stroke=3.0).problems())["stroke"].startswith("must be in [0, 2]")
     assert dict(perturb_section(scale=-0.1).problems())["scale"] == "must be in [0, 0.5), got -0.1"
     assert list(perturb_section().problems()) == []

@@ -162,3 +162,56 @@ def test_bad_arguments_are_refused(argv):
     with pytest.raises(SystemExit) as exc:
         seeds.main(argv)
     assert exc.value.code == 2
+
+
+# --- end to end: two seeds of one model on a copy of the project ---------------------------------
+
+
+@pytest.mark.e2e
+def test_two_seeds_of_one_model_through_the_queue(tmp_path: Path) -> None:
+    """On a committed copy of the project with generated data and tiny models (as
+    tests/test_end_to_end.py makes it): seeds 0 and 1 of mlp as queued experiments, the table
+    from their metrics, the same table from --collect-only, and no second run."""
+    import json
+    import subprocess
+
+    from conftest import write_mnist
+    from test_end_to_end import DVC, VENV_BIN, base_env, copy_project, edit_params, git, run
+
+    repo = tmp_path / "project"
+    repo.mkdir()
+    copy_project(repo)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "config", "user.name", "e2e test")
+    git(repo, "config", "user.email", "e2e@example.invalid")
+    git(repo, "config", "commit.gpgsign", "false")
+    mirror = tmp_path / "mirror"
+    edit_params(repo / "params.yaml", write_mnist(mirror, n_train=1000, n_test=300, seed=0))
+    env = base_env()
+    env.update(MNIST_MIRROR=str(mirror), MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
+    run([DVC, "repro", "evaluate@mlp"], repo, env)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "mlp trained, seed 0")
+    committed = {name: json.loads((repo / f"metrics/mlp{name}.json").read_text()) for name in ("", "-train")}
+
+    script = [str(VENV_BIN / "python"), "scripts/seeds.py", "--models", "mlp", "--seeds", "0", "1", "--poll", "2"]
+    first = subprocess.run(script, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "seeds-0-mlp: success" in first.stderr and "seeds-1-mlp: success" in first.stderr, first.stderr
+    lines = first.stdout.splitlines()
+    assert len(lines) == 3 and lines[2].startswith("| `mlp` | 0, 1 | "), first.stdout
+    # The numbers are the experiments' own: seed 0 gave the committed results (nothing reran).
+    rows = seeds.experiments(json.loads(run([DVC, "exp", "show", "--json"], repo, env).stdout))
+    found = seeds.results(rows, ["mlp"], [0, 1])
+    assert found["mlp"][0]["validation accuracy"] == committed["-train"]["val_acc"]
+    assert found["mlp"][0]["test accuracy"] == committed[""]["accuracy"]
+    assert found["mlp"][0]["perturbed accuracy"] == committed[""]["perturbed_accuracy"]
+    assert first.stdout == seeds.table(found)
+    logs = run([DVC, "queue", "logs", "seeds-1-mlp"], repo, env).stdout
+    assert "Running stage 'train@mlp'" in logs and "Running stage 'train@ann'" not in logs, logs
+
+    again = subprocess.run([*script, "--collect-only"], cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and again.stdout == first.stdout, again.stderr
+    rerun = subprocess.run(script, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0 and rerun.stdout == first.stdout, rerun.stderr
+    assert "seeds-1-mlp: on this commit already" in rerun.stderr

@@ -118,7 +118,7 @@ class PerturbSection:
 
     def problems(self) -> Problems:
         if not 0 <= self.degrees <= 45:
-            yield "degrees", f"must be in [0, 45] (more turns a 6 into a 9), got {self.degrees}"
+            yield "degrees", f"must be in [0, 45] (a larger turn is no slant a writer gives a digit), got {self.degrees}"
         if not 0 <= self.translate <= 4:
             yield "translate", f"must be in [0, 4] pixels (MNIST's 20-pixel digit has 4 pixels of margin), got {self.translate}"
         if not 0 <= self.scale < 0.5:
