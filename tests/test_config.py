@@ -151,7 +151,7 @@ def test_unknown_top_level_key(raw):
     raw["trian"] = {"epochs": 3}
     lines = problems_of(raw)
     assert len(lines) == 1
-    assert lines[0].startswith("trian: unknown section; params.yaml takes download, prepare, init, evaluate, plot and model sections")
+    assert lines[0].startswith("trian: unknown section; params.yaml takes download, prepare, perturb, init, evaluate, plot and model sections")
 
 
 def test_unknown_nested_key(raw):

@@ -73,13 +73,15 @@ def test_stage_outs_are_the_paths_the_code_writes(stages):
     assert outs(stages["preprocess"]) == {str(paths.PROCESSED_DIR)}
     for model in MODELS:
         assert stages[f"train@{model}"].cmd == f"python -m stages.train {model}"
-        answers = {str(paths.test_logits(model)), str(paths.test_info(model))}
+        answers = {str(paths.test_logits(model)), str(paths.test_info(model)), str(paths.perturbed_logits(model))}
         assert outs(stages[f"train@{model}"]) == {str(p) for p in (paths.checkpoint(model), paths.history(model), paths.steps(model), paths.train_metrics(model))} | answers
         assert outs(stages[f"evaluate@{model}"]) == {str(p) for p in (paths.eval_metrics(model), paths.confusion(model), paths.per_class(model), paths.roc(model))}
         assert outs(stages[f"plot@{model}"]) == {str(paths.images(model))}
         # Evaluate and plot read the saved test answers, not the network.
         for stage in (f"evaluate@{model}", f"plot@{model}"):
-            assert answers <= deps(stages[stage]) and str(paths.checkpoint(model)) not in deps(stages[stage])
+            assert answers - {str(paths.perturbed_logits(model))} <= deps(stages[stage]) and str(paths.checkpoint(model)) not in deps(stages[stage])
+        # Evaluate also scores the answers on the perturbed test split against its labels.
+        assert {str(paths.perturbed_logits(model)), str(paths.split_file(paths.PERTURBED))} <= deps(stages[f"evaluate@{model}"])
     assert outs(stages["summary"]) == {str(paths.SUMMARY), str(paths.SUMMARY_TABLE), str(paths.SUMMARY_IMAGES)}
     # The summary reads every model's test metrics and test answers through these folders.
     assert {str(paths.METRICS_DIR), str(paths.MODELS_DIR)} <= deps(stages["summary"])
@@ -104,7 +106,7 @@ def test_each_stage_lists_only_params_it_reads(stages):
     for name, stage in stages.items():
         assert {key.split(".")[0] for key in params(stage)} <= sections, name
     assert params(stages["download"]) == {"download"}
-    assert params(stages["preprocess"]) == {"prepare"}
+    assert params(stages["preprocess"]) == {"prepare", "perturb"}
     # A learnable activation starts from params.yaml's `init`: its model's dvc.yaml entry reads it.
     learnable = {m for m, s in PARAMS.models.items() if isinstance(s, MLPSection) and s.model.activation != "relu"}
     for model in MODELS:

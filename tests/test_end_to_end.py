@@ -46,7 +46,7 @@ PNGS = {
     "roc_curve.png",
 }
 ANN_PNGS = PNGS | {"activation_first_last.png", "k_per_epoch.png"}
-EVAL_KEYS = {"accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "n"}
+EVAL_KEYS = {"accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "n", "perturbed_accuracy", "perturbed_drop"}
 SQUARE_KEYS = EVAL_KEYS | {"threshold", "tn", "fp", "fn", "tp"}
 N_TEST = 300
 # Ten classes: chance is 0.10 (square: 0.6, the share of non-squares). The synthetic digits (a
@@ -149,6 +149,9 @@ def test_first_repro_evaluation_metrics(project: Project, model: str) -> None:
     for key in ("f1", "precision", "recall", "roc_auc"):
         assert 0.0 <= metrics[key] <= 1.0, (key, metrics)
     assert metrics["log_loss"] >= 0.0
+    # The perturbed test split is scored beside the clean one, the drop in points.
+    assert 0.0 <= metrics["perturbed_accuracy"] <= 1.0
+    assert metrics["perturbed_drop"] == pytest.approx(100 * (metrics["accuracy"] - metrics["perturbed_accuracy"]), abs=1e-6)
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -286,11 +289,21 @@ def test_the_saved_test_answers_are_the_checkpoints_own(project: Project) -> Non
     from mnistflow.inference import predict_logits
 
     test = np.load(project.repo / "data/processed/test.npz")
+    perturbed = np.load(project.repo / "data/processed/test_perturbed.npz")
+    np.testing.assert_array_equal(perturbed["y"], test["y"])
+    assert perturbed["x"].shape == test["x"].shape and perturbed["x"].tobytes() != test["x"].tobytes()
     for model in MODELS:
         net, task, payload = checkpoint.load(project.repo / f"models/{model}.pt")
         channels_last = payload["train"][f"{model}.train.channels_last"]
+        if channels_last:  # the weights' layout in training too: bf16 convolutions then round alike
+            net = net.to(memory_format=torch.channels_last)
         expected = predict_logits(net, torch.from_numpy(test["x"]), 1000, amp=payload["amp"], channels_last=channels_last)
         saved = np.load(project.repo / f"models/{model}-test.npy")
+        assert saved.shape == (N_TEST, task.n_outputs) and saved.dtype == np.float32
+        np.testing.assert_allclose(saved, expected.numpy(), rtol=0, atol=1e-5, err_msg=model)
+        # The answers on the perturbed split too: the checkpoint's own, by the same path.
+        expected = predict_logits(net, torch.from_numpy(perturbed["x"]), 1000, amp=payload["amp"], channels_last=channels_last)
+        saved = np.load(project.repo / f"models/{model}-perturbed.npy")
         assert saved.shape == (N_TEST, task.n_outputs) and saved.dtype == np.float32
         np.testing.assert_allclose(saved, expected.numpy(), rtol=0, atol=1e-5, err_msg=model)
         info = read_json(project.repo / f"models/{model}-test.json")

@@ -41,6 +41,8 @@ SUMMARY = {
                "precision": 0.9985340825800146, "recall": 0.9953726254262055, "roc_auc": 0.999976632969108, "log_loss": 0.006954027770993582},
 }
 BINARY = {"threshold": 0.4002154663573385, "tn": 5888, "fp": 6, "fn": 19, "tp": 4087}
+# The perturbed test split's accuracy and drop (points), for the models whose results have them.
+PERTURBED = {"mlp": {"perturbed_accuracy": 0.9771, "perturbed_drop": 0.42}, "square": {"perturbed_accuracy": 0.9978, "perturbed_drop": -0.03}}
 TRAIN = {
     "ann": {"epochs": 20, "test_acc": 0.9267, "k0": 0.15350104868412018, "k1": 0.7543825507164001},
     "mlp": {"epochs": 12, "test_acc": 0.98125},
@@ -89,7 +91,7 @@ def tree(tmp_path: Path) -> Path:
     """A project folder holding what the stages before `report` write."""
     write_json(tmp_path / "reports/summary.json", SUMMARY)
     for model in MODELS:
-        test = {"n": 10000, **{k: v for k, v in SUMMARY[model].items() if k != "description"}}
+        test = {"n": 10000, **{k: v for k, v in SUMMARY[model].items() if k != "description"}, **PERTURBED.get(model, {})}
         write_json(tmp_path / f"metrics/{model}.json", {**test, **BINARY} if model == "square" else test)
         write_json(tmp_path / f"metrics/{model}-train.json", TRAIN[model])
     names = [(m, n) for m in MODELS for n in (ANN_PNGS if m == "ann" else PNGS)]
@@ -169,15 +171,16 @@ class Page(HTMLParser):
 
 def test_readme_table_keeps_its_format_and_numbers():
     targets = paths.pipeline_entries(ROOT / "dvc.yaml")  # bars and seed figures: dvc.yaml's vars: models
-    rows = report.results_rows(MODELS, SUMMARY, {m: {"n": 10000, **SUMMARY[m], **(BINARY if m == "square" else {})} for m in MODELS}, TRAIN, targets)
+    test = {m: {"n": 10000, **SUMMARY[m], **(BINARY if m == "square" else {}), **PERTURBED.get(m, {})} for m in MODELS}
+    rows = report.results_rows(MODELS, SUMMARY, test, TRAIN, targets)
     lines = report.results_markdown(rows).splitlines()
-    assert lines[0] == "| model | architecture | test accuracy | seed figure | bar | F1 | ROC-AUC | log-loss | epochs |"
-    assert lines[1] == "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    # README's committed ann row, character for character.
-    assert lines[2] == "| `ann` | MLP 256-128, g(x) = k0 + k1·x (k0 = 0.154, k1 = 0.754) | **92.67%** | — | ≥ 92.0% | 0.9257 | 0.99388 | 0.2708 | 20 |"
-    assert lines[4] == "| `square` | LeNet-5 16-32 / dense 120-84, binary | **99.75%** | 98.17% | ≥ 99.7% | 0.9970 | 0.99998 | 0.0070 | 15 |"
+    assert lines[0] == "| model | architecture | test accuracy | seed figure | bar | perturbed (drop) | F1 | ROC-AUC | log-loss | epochs |"
+    assert lines[1] == "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    # README's committed ann row, character for character (its results predate the perturbed split).
+    assert lines[2] == "| `ann` | MLP 256-128, g(x) = k0 + k1·x (k0 = 0.154, k1 = 0.754) | **92.67%** | — | ≥ 92.0% | — | 0.9257 | 0.99388 | 0.2708 | 20 |"
+    assert lines[4] == "| `square` | LeNet-5 16-32 / dense 120-84, binary | **99.75%** | 98.17% | ≥ 99.7% | 99.78% (+0.03 pt) | 0.9970 | 0.99998 | 0.0070 | 15 |"
     cells = [c.strip() for c in lines[3].strip("|").split("|")]
-    assert cells == ["`mlp`", TRICKY, "**98.12%**", "97.71%", "≥ 98.5%", "0.9810", "0.99991", "0.0349", "12"]
+    assert cells == ["`mlp`", TRICKY, "**98.12%**", "97.71%", "≥ 98.5%", "97.71% (-0.42 pt)", "0.9810", "0.99991", "0.0349", "12"]
     assert len(lines) == 2 + len(MODELS)
     assert [r["model"] for r in rows] == MODELS
     assert rows[2]["threshold"] == BINARY["threshold"] and rows[2]["tp"] == 4087 and "threshold" not in rows[0]
@@ -203,6 +206,9 @@ def test_page_has_every_models_results(tree: Path):
         assert f"<strong>{expected}</strong>" in by_id["overview"], model
     square = by_id["model-square"]
     assert "Decision threshold 0.4002" in square
+    # The accuracy on the perturbed test split, beside the clean one; — where the results have none.
+    assert "<th>perturbed accuracy</th><td>99.78% (+0.03 pt)</td>" in square
+    assert "<th>perturbed accuracy</th><td>—</td>" in by_id["model-ann"]
     for cell in ("tn 5,888", "fp 6", "fn 19", "tp 4,087"):
         assert cell in square
     assert "Decision threshold" not in by_id["model-ann"] + by_id["model-mlp"]

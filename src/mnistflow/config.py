@@ -105,6 +105,35 @@ class PrepareSection:
 
 
 @dataclass(frozen=True)
+class PerturbSection:
+    """The perturbed copy of the test set (``mnistflow.data.perturb``): MNIST's test digits
+    moved, turned, resized and re-inked about as much as people's digits still differ from
+    MNIST's after ``mnistflow predict`` has normalised them (docs/robustness.md)."""
+
+    # Seed of the draws (one set of five per image), apart from prepare.seed so that a new
+    # train/validation split keeps the same perturbed test set.
+    seed: int
+    # Rotation about the centre of mass, uniform in +/- this many degrees.
+    degrees: float
+    # Shift in x and in y, each uniform in +/- this many pixels (not whole pixels).
+    translate: float
+    # Zoom about the centre of mass by a factor uniform in [1 - scale, 1 + scale].
+    scale: float
+    # Stroke width changed by up to +/- this many pixels in all (half on each side of a stroke).
+    stroke: float
+
+    def problems(self) -> Problems:
+        if not 0 <= self.degrees <= 45:
+            yield "degrees", f"must be in [0, 45] (a larger turn is no slant a writer gives a digit), got {self.degrees}"
+        if not 0 <= self.translate <= 4:
+            yield "translate", f"must be in [0, 4] pixels (MNIST's 20-pixel digit has 4 pixels of margin), got {self.translate}"
+        if not 0 <= self.scale < 0.5:
+            yield "scale", f"must be in [0, 0.5), got {self.scale}"
+        if not 0 <= self.stroke <= 2:
+            yield "stroke", f"must be in [0, 2] pixels (a 3x3 dilation or erosion moves each edge by at most 1), got {self.stroke}"
+
+
+@dataclass(frozen=True)
 class InitSection:
     # Initial value of k0 in the learnable activation g(x) = k0 + k1*x.
     k0: float
@@ -359,6 +388,7 @@ class Params:
 
     download: DownloadSection
     prepare: PrepareSection
+    perturb: PerturbSection
     init: InitSection
     evaluate: EvaluateSection
     plot: PlotSection

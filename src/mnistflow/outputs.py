@@ -7,6 +7,8 @@ saves them beside the checkpoint, with the task (label rule, decision threshold)
 network's one-line description: ``models/<model>-test.npy`` (float32 logits, N x 10, or N x 1
 for a yes/no model) and ``models/<model>-test.json``. The stages after it then need neither
 the network nor torch, whose import alone costs more than the rest of an evaluate stage.
+After training the stage also scores the perturbed test split (``paths.PERTURBED``) the same way
+and saves those logits as ``models/<model>-perturbed.npy``: same task, same rows as the test.
 ``tests/test_end_to_end.py`` checks that the saved logits are the checkpoint's own.
 """
 from __future__ import annotations
@@ -43,9 +45,31 @@ def save(model: str, logits: np.ndarray, task: Task, description: str, stage_fil
     """Write model ``model``'s test logits and their meaning (``stage_file`` maps each final path
     to where to write it, e.g. ``files.staged``'s). ``np.save`` writes the same bytes for the same
     array, so an unchanged answer leaves the stages that read it skipped."""
-    with atomic_path(stage_file(paths.test_logits(model))) as tmp:
-        np.save(tmp, np.ascontiguousarray(logits, dtype=np.float32))
+    save_logits(stage_file(paths.test_logits(model)), logits)
     write_json(stage_file(paths.test_info(model)), {"task": task.to_dict(), "description": description, "n": int(len(logits))})
+
+
+def save_logits(path: Path, logits: np.ndarray) -> None:
+    """``logits`` as float32 ``.npy`` (``np.save`` writes the same bytes for the same array)."""
+    with atomic_path(path) as tmp:
+        np.save(tmp, np.ascontiguousarray(logits, dtype=np.float32))
+
+
+def save_perturbed(model: str, logits: np.ndarray, stage_file=lambda path: path) -> None:
+    """Write model ``model``'s logits on the perturbed test split (their meaning is the test's)."""
+    save_logits(stage_file(paths.perturbed_logits(model)), logits)
+
+
+def load_perturbed(model: str, answers: Answers) -> Answers:
+    """Model ``model``'s saved answers on the perturbed test split, read with the task of its
+    test ``answers``; one line naming the fix if they are missing."""
+    path = paths.perturbed_logits(model)
+    if not Path(path).is_file():
+        raise UserError(f"{path} is missing; run the training stage that writes it (`dvc repro train@{model}`) or fetch it (`dvc pull {path}`)")
+    logits = np.load(path, allow_pickle=False)
+    if logits.ndim != 2 or logits.shape[1] != answers.logits.shape[1]:
+        raise UserError(f"{path} does not match {paths.test_logits(model)} (shape {logits.shape}, not N x {answers.logits.shape[1]}); rerun `dvc repro -f train@{model}`")
+    return Answers(logits, answers.task, answers.description)
 
 
 def load(model: str) -> Answers:

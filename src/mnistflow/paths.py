@@ -18,6 +18,9 @@ METRICS_DIR = Path("metrics")  # JSON metrics committed to git (dvc metrics show
 PLOTS_DIR = Path("plots")  # plot data committed to git, and the PNGs (dvc plots show/diff)
 
 SPLITS = ("train", "val", "test")
+# The test images moved, turned, resized and re-inked (mnistflow.data.perturb), in split_file's
+# format: scored after training, never trained on.
+PERTURBED = "test_perturbed"
 
 
 def split_file(split: str) -> Path:
@@ -36,6 +39,12 @@ def test_logits(model: str) -> Path:
     """The trained network's logits on the test split, as its training measured them last
     (float32, N x outputs; ``mnistflow.outputs``)."""
     return MODELS_DIR / f"{model}-test.npy"
+
+
+def perturbed_logits(model: str) -> Path:
+    """The trained network's logits on the perturbed test split (``PERTURBED``), computed by the
+    training stage after training, as :func:`test_logits` (same rows, same task)."""
+    return MODELS_DIR / f"{model}-perturbed.npy"
 
 
 def test_info(model: str) -> Path:

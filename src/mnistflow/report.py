@@ -25,6 +25,9 @@ REPORT = paths.REPORTS_DIR / "index.html"
 
 TEST_KEYS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "n")
 BINARY_KEYS = ("threshold", "tn", "fp", "fn", "tp")  # the binary (square) model's extra test results
+# Accuracy on the perturbed test split and its drop from the clean one, in points (docs/robustness.md);
+# absent from results made before the perturbed split existed.
+PERTURBED_KEYS = ("perturbed_accuracy", "perturbed_drop")
 K_KEY = re.compile(r"k[01](_l\d+)?")  # learned activation parameters in the train metrics
 # params.yaml sections every model's results depend on (data split, evaluation, plots).
 SHARED_SECTIONS = ("prepare", "evaluate", "plot")
@@ -45,7 +48,7 @@ ACTIVATION_FIGURES = {
 WIDE = {"misclassified.png"}  # figures given a whole row of the grid (their labels are small)
 COMPARISON = "comparison.png"  # the summary stage's chart, in paths.SUMMARY_IMAGES
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-COLUMNS = ("model", "architecture", "test accuracy", "seed figure", "bar", "F1", "ROC-AUC", "log-loss", "epochs")
+COLUMNS = ("model", "architecture", "test accuracy", "seed figure", "bar", "perturbed (drop)", "F1", "ROC-AUC", "log-loss", "epochs")
 
 
 # --- rows: the numbers, shared by README's table and the page ------------------------------------
@@ -70,6 +73,7 @@ def results_rows(
         row: dict[str, Any] = {"model": model, "description": summary[model]["description"]}
         row.update({key: test[key] for key in TEST_KEYS})
         row.update({key: test[key] for key in BINARY_KEYS if key in test})
+        row.update({key: test[key] for key in PERTURBED_KEYS if key in test})
         row["epochs"] = train["epochs"]
         row.update({key: value for key, value in train.items() if K_KEY.fullmatch(key)})
         row.update(seed_figure=seed, bar=bar)
@@ -109,11 +113,20 @@ def result_cells(row: Mapping[str, Any]) -> dict[str, str]:
         "test accuracy": f"{row['accuracy']:.2%}",
         "seed figure": "—" if row["seed_figure"] is None else f"{row['seed_figure']:.2%}",
         "bar": "—" if row["bar"] is None else f"≥ {row['bar']:.1%}",
+        "perturbed (drop)": perturbed_cell(row),
         "F1": f"{row['f1']:.4f}",
         "ROC-AUC": f"{row['roc_auc']:.5f}",
         "log-loss": f"{row['log_loss']:.4f}",
         "epochs": str(row["epochs"]),
     }
+
+
+def perturbed_cell(row: Mapping[str, Any]) -> str:
+    """``98.95% (-0.42 pt)``: the accuracy on the perturbed test split and its change from the
+    clean one in points; — for results made before the perturbed split existed."""
+    if "perturbed_accuracy" not in row:
+        return "—"
+    return f"{row['perturbed_accuracy']:.2%} ({-row['perturbed_drop']:+.2f} pt)"
 
 
 def results_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -196,7 +209,7 @@ def _overview_table(rows: Sequence[Mapping[str, Any]]) -> str:
         lines.append(
             f'<tr><td><a href="#{anchor(row["model"])}"><code>{c["model"]}</code></a></td><td>{c["architecture"]}</td>'
             f'<td class="num"><strong>{c["test accuracy"]}</strong></td><td class="num">{c["seed figure"]}</td>'
-            f'<td class="num">{c["bar"]}</td>{verdict}<td class="num">{c["F1"]}</td><td class="num">{c["ROC-AUC"]}</td>'
+            f'<td class="num">{c["bar"]}</td>{verdict}<td class="num">{c["perturbed (drop)"]}</td><td class="num">{c["F1"]}</td><td class="num">{c["ROC-AUC"]}</td>'
             f'<td class="num">{c["log-loss"]}</td><td class="num">{c["epochs"]}</td></tr>'
         )
     body = "\n".join(lines)
@@ -211,6 +224,7 @@ def _model_section(row: Mapping[str, Any], figures: Mapping[str, bytes], params:
         ("test accuracy", cells["test accuracy"]),
         ("seed figure", cells["seed figure"]),
         ("bar", cells["bar"] + ("" if met is None else " (met)" if met else " (not met)")),
+        ("perturbed accuracy", cells["perturbed (drop)"]),
         ("F1", cells["F1"]),
         ("precision", f"{row['precision']:.4f}"),
         ("recall", f"{row['recall']:.4f}"),

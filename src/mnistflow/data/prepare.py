@@ -87,11 +87,12 @@ def prepare(
     return splits
 
 
-def save_splits(splits: Splits) -> None:
-    """Write ``data/processed/{train,val,test}.npz`` and ``info.json``: all of them or none."""
+def save_splits(splits: Splits, perturbed: Split | None = None) -> None:
+    """Write ``data/processed/{train,val,test}.npz`` (and ``test_perturbed.npz`` when given) and
+    ``info.json``: all of them or none."""
+    named = [(name, splits[name]) for name in paths.SPLITS] + ([(paths.PERTURBED, perturbed)] if perturbed is not None else [])
     with staged() as stage:
-        for name in paths.SPLITS:
-            split = splits[name]
+        for name, split in named:
             # The same arrays give the same bytes (np.savez dates every zip member 1980-01-01, not
             # now), so a forced preprocess leaves the training stages skipped; test_prepare checks it.
             np.savez(stage(paths.split_file(name)), x=split.x, y=split.y, source_index=split.source_index)

@@ -1,15 +1,19 @@
 """Stage train@<model>: train one model and write its checkpoint, history and train metrics."""
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mnistflow import checkpoint, distributed, outputs, paths, tracking
-from mnistflow.config import MLPTraining, Params
-from mnistflow.data.prepare import load_splits, relabel
+from mnistflow.config import MLPTraining, Params, Training
+from mnistflow.data.prepare import load_split, load_splits, relabel
 from mnistflow.files import staged, write_csv, write_json
 from mnistflow.models import build_model, describe, model_spec
 from mnistflow.errors import UserError
 from mnistflow.training import Diverged, NumpyEngine, configure_threads, fit, format_row, seed_everything
+
+if TYPE_CHECKING:
+    import numpy as np
+    from torch import nn
 
 FINAL_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 
@@ -23,6 +27,17 @@ def divergence_advice(name: str, exc: Diverged) -> str:
     if exc.scalars:
         return f"Lower {name}.train.lr or start init.k0/init.k1 nearer 0 and 1 {restore}."
     return f"Lower {name}.train.lr {restore}."
+
+
+def perturbed_logits(model: nn.Module, cfg: Training, batch_size: int) -> np.ndarray:
+    """The trained network's logits on the perturbed test split (``paths.PERTURBED``), by the
+    one forward path, on its device, with the training's precision and layout, as its test logits."""
+    import torch
+
+    from mnistflow.inference import predict_logits
+
+    x = torch.from_numpy(load_split(paths.PERTURBED).x)
+    return predict_logits(model, x, batch_size, amp=cfg.amp, channels_last=cfg.channels_last).numpy()
 
 
 def train(name: str, params: Params) -> dict[str, float]:
@@ -64,6 +79,7 @@ def train(name: str, params: Params) -> dict[str, float]:
                 history = distributed.fit(model, splits, cfg, spec.task, on_epoch=on_epoch, eval_batch_size=eval_batch_size)
         except Diverged as exc:  # the run ends FAILED and the staged files are dropped
             raise UserError(f"{stage}: {exc}; nothing written. {divergence_advice(name, exc)}") from None
+        perturbed = perturbed_logits(model, cfg, eval_batch_size)  # before model.cpu(): on the training device
         model.cpu()
         task = spec.task
         if task.binary:  # the threshold from the trained network's validation answers (its last evaluation)
@@ -74,6 +90,7 @@ def train(name: str, params: Params) -> dict[str, float]:
         checkpoint_file = stage_file(paths.checkpoint(name))
         checkpoint.save(checkpoint_file, model, spec.arch, spec.kwargs, task, extra)
         outputs.save(name, history.logits["test"].numpy(), task, describe(spec.arch, spec.kwargs), stage_file)
+        outputs.save_perturbed(name, perturbed, stage_file)
         write_csv(stage_file(paths.history(name)), history.epochs)
         write_csv(stage_file(paths.steps(name)), history.steps, columns=("step", "epoch", "loss"))
         last = history.last
