@@ -94,7 +94,7 @@ def test_rational_mlp_reports_coefficients_and_preactivation_ranges():
     z = model.hidden[0](x.flatten(1)).detach().flatten().double()
     assert ranges["x_lo_l1"] == pytest.approx(torch.quantile(z, 0.005).item())
     assert ranges["x_hi_l1"] == pytest.approx(torch.quantile(z, 0.995).item())
-    assert set(ranges) == {"x_lo_l1", "x_hi_l1", "x_lo_l2", "x_hi_l2"} and model.training
+    assert set(ranges) == {"span", "x_lo_l1", "x_hi_l1", "x_lo_l2", "x_hi_l2"} and ranges["span"] == 3.0 and model.training
 
 
 def _params(**model):
@@ -152,3 +152,84 @@ def test_each_family_exports_to_pt2_and_serves_through_mlflow(model, tmp_path):
     )
     answer = mlflow.pyfunc.load_model(str(tmp_path / "model")).predict(pixels.numpy())
     np.testing.assert_allclose(answer, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("model", [dict(activation="polynomial", degree=3, span=4.0), dict(activation="rational", degree=3, denominator=2, span=4.0, share_k="layer")])
+def test_predict_reads_each_familys_checkpoint(model, tmp_path):
+    from mnistflow import checkpoint, predict
+    from mnistflow.tasks import MULTICLASS
+
+    torch.manual_seed(0)
+    arch, kwargs = mlp_spec(mlp_model(hidden=(16, 8), **model), init_section(sampling="normal", spread=0.3), seed=0)
+    net = build_model(arch, kwargs).eval()
+    path = tmp_path / "ann.pt"
+    checkpoint.save(path, net, arch, kwargs, MULTICLASS, {"data": {"standardize": False}, "amp": "none"})
+    images = torch.rand(5, 28, 28)
+    with torch.no_grad():
+        expected = torch.softmax(net(images), dim=1).numpy()
+    np.testing.assert_allclose(predict.checkpoint_classifier(path).proba(images.numpy()), expected, atol=1e-6)
+    loaded, _, _ = checkpoint.load(path)
+    assert loaded.scalars() == net.scalars()
+
+
+def test_history_redraws_the_modules_g():
+    from mnistflow.plotting import activation_values
+
+    act = LearnableRational([0.1, 1.1, 0.4, -0.05], [-0.3, 0.02], span=4.0)
+    x = torch.linspace(-7, 7, 57)
+    row = {**act.coefficients(), "span": 4.0}
+    np.testing.assert_allclose(activation_values(row, x.numpy().astype(np.float64)), act(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+    poly = LearnablePolynomial([0.0, 1.2, 0.5, -0.04], span=4.0)
+    np.testing.assert_allclose(activation_values({**poly.coefficients(), "span": 4.0}, x.numpy().astype(np.float64)), poly(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_coefficients_are_named_alike_in_mlflow_and_the_report():
+    from mnistflow.report import K_KEY, formula
+    from mnistflow.tracking.runs import metric_name
+
+    assert [metric_name(c) for c in ("k0", "k3", "b2", "b1_l2", "x_lo_l1", "span")] == ["k/k0", "k/k3", "k/b2", "k/b1_l2", "x/x_lo_l1", "x/span"]
+    assert all(K_KEY.fullmatch(key) for key in ("k0", "k5", "b1", "k2_l1")) and not K_KEY.fullmatch("x_lo_l1")
+    assert formula({"k0": 0.1314, "k1": 0.8807}) == "g(x) = 0.1314 + 0.8807·x"
+    assert formula({"k0": 0.0156, "k1": 1.1636, "k2": 0.4715, "k3": -0.0371, "b1": -0.34, "b2": -0.046}) == (
+        "g(x) = (0.0156 + 1.1636·x + 0.4715·x² - 0.0371·x³) / (1 + softplus(-0.3400·x - 0.0460·x²) - log 2)"
+    )
+
+
+@pytest.fixture(scope="module")
+def splits():
+    from conftest import prepare_section, synthetic_digits
+    from mnistflow.data.prepare import prepare
+
+    train_x, train_y = synthetic_digits(800, seed=0)
+    test_x, test_y = synthetic_digits(200, seed=1)
+    return prepare(train_x, train_y, test_x, test_y, prepare_section(val_fraction=0.25))
+
+
+def _family_net(**model):
+    from mnistflow.training import seed_everything
+
+    seed_everything(0)
+    return build_model(*mlp_spec(mlp_model(hidden=(32, 16), **model), init_section(), 0))
+
+
+def test_a_rational_network_learns_and_its_history_holds_coefficients_and_ranges(splits):
+    from conftest import training
+    from mnistflow.training import fit, format_row
+
+    history = fit(_family_net(activation="rational", degree=3, denominator=2, span=4.0), splits, training(epochs=3, batch_size=50, lr=0.01), eval_batch_size=100)
+    first, last = history.epochs[0], history.last
+    assert last["test_acc"] > 0.9 > first["test_acc"]
+    assert [first[k] for k in ("k0", "k1", "k2", "k3", "b1", "b2", "span")] == [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 4.0]
+    assert last["b1"] != 0.0 and last["k2"] != 0.0  # the new coefficients left 0
+    assert first["x_lo_l1"] < 0 < first["x_hi_l1"] and first["x_lo_l2"] < 0 < first["x_hi_l2"]
+    assert "k2 " in format_row(last, 3, 1.0) and "b2 " in format_row(last, 3, 1.0)
+
+
+def test_an_exploding_polynomial_is_stopped_in_one_line(splits):
+    from conftest import training
+    from mnistflow.training import Diverged, fit
+
+    with pytest.raises(Diverged) as caught:
+        fit(_family_net(activation="polynomial", degree=5), splits, training(epochs=2, batch_size=32, optimizer="sgd", lr=1e3))
+    assert caught.value.epoch == 1 and set(caught.value.scalars) == {f"k{j}" for j in range(6)}
+    assert str(caught.value).startswith(f"training diverged at epoch 1 of 2, step {caught.value.step}: loss ") and "\n" not in str(caught.value)

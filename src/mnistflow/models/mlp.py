@@ -90,10 +90,11 @@ class MLP(nn.Module):
 
     def preactivation_range(self, x: torch.Tensor, low: float, high: float) -> dict[str, float]:
         """The ``low`` and ``high`` quantiles of each hidden layer's pre-activations on batch
-        ``x`` (eval mode, no gradients): x_lo_l<i>, x_hi_l<i>, the inputs its g really sees."""
+        ``x`` (eval mode, no gradients): x_lo_l<i>, x_hi_l<i>, the inputs its g really sees;
+        and ``span``, beyond which g is its tangent, so that the history alone redraws g."""
         was_training = self.training
         self.eval()
-        values: dict[str, float] = {}
+        values: dict[str, float] = {"span": self.acts[0].span}
         with torch.no_grad():
             h = x.flatten(1)
             for i, layer in enumerate(self.hidden):

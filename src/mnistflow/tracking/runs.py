@@ -72,7 +72,7 @@ def metric_name(column: str) -> str | None:
         return f"{match.group(2)}/{match.group(1)}"
     if re.fullmatch(r"[kb]\d+(_l\d+)?", column):  # every activation coefficient: k0.., b1..
         return f"k/{column}"
-    if column.startswith(("x_lo_l", "x_hi_l")):  # where the activation's inputs lie
+    if column.startswith(("x_lo_l", "x_hi_l")) or column == "span":  # where the activation's inputs lie
         return f"x/{column}"
     if column == "epoch_seconds":
         return "time/epoch_seconds"
