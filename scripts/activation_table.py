@@ -3,7 +3,7 @@ ReLU on ann's 256-128 network, best validation accuracy first.
 
     python scripts/activation_table.py [--prefix act-]
 
-Reads `dvc exp show --json` (params, metrics/ann-train.json) and, for the time per epoch, each
+Reads `dvc exp show --json --all-commits` (params, metrics/ann-train.json) and, for the time per epoch, each
 experiment's queue log (`dvc queue logs NAME`: the median of its epochs' seconds, evaluation
 included; "—" once the log is gone). Choose on the validation column; the test column is
 there to be read beside it, never to choose by.
@@ -36,7 +36,9 @@ def experiments(show: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def load(prefix: str) -> list[dict[str, Any]]:
     """The experiments named ``prefix``*, or exit with the line that says how to make them."""
-    out = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=False)
+    # --all-commits: the sweep's experiments hang off the commit they ran from, which later
+    # commits leave behind.
+    out = subprocess.run(["dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True, check=False)
     if out.returncode != 0:
         sys.exit(f"dvc exp show failed: {out.stderr.strip()}")
     rows = [r for r in experiments(json.loads(out.stdout)) if r["name"].startswith(prefix) and r["metrics"]]
