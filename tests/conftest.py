@@ -84,7 +84,7 @@ def training(**overrides):
 def mlp_model(**overrides):
     from mnistflow.config import MLPModel
 
-    return MLPModel(**{"arch": "mlp", "activation": "learnable", "hidden": (256, 128), "share_k": "network", "dropout": 0.0, **overrides})
+    return MLPModel(**{"arch": "mlp", "activation": "learnable", "hidden": (256, 128), "share_k": "network", "dropout": 0.0, "degree": 1, "denominator": 0, "span": 0.0, **overrides})
 
 
 def cnn_model(**overrides):

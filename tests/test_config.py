@@ -222,7 +222,7 @@ def test_top_level_not_a_mapping():
         (("ann", "model", "hidden"), [0], "ann.model.hidden.0: must be a positive width, got 0"),
         (("ann", "model", "hidden"), [64, -3], "ann.model.hidden.1: must be a positive width, got -3"),
         (("ann", "model", "hidden"), [], "ann.model.hidden: needs at least one hidden layer width"),
-        (("ann", "model", "activation"), "tanh", "ann.model.activation: must be one of 'learnable', 'relu'"),
+        (("ann", "model", "activation"), "tanh", "ann.model.activation: must be one of 'learnable', 'polynomial', 'rational', 'relu'"),
         (("download", "timeout_s"), 0, "download.timeout_s: must be > 0 seconds, got 0.0"),
         (("download", "mirrors"), ["ftp://x/"], "download.mirrors.0: must be an http(s):// or file:// URL"),
         (("evaluate", "batch_size"), 0, "evaluate.batch_size: must be >= 1, got 0"),

@@ -135,6 +135,10 @@ class PerturbSection:
 
 @dataclass(frozen=True)
 class InitSection:
+    """Initial coefficients of ``ann``'s learnable activation, whichever family it is: k0, k1
+    here, and every further coefficient (polynomial k2..kd, rational k2..km and b1..bn) 0, so
+    each family starts as the affine g(x) = k0 + k1*x; normal/uniform draw around all of them."""
+
     # Initial value of k0 in the learnable activation g(x) = k0 + k1*x.
     k0: float
     # Initial value of k1.
@@ -155,16 +159,31 @@ class InitSection:
 class MLPModel:
     """The architecture of a fully connected network (``ann.model``, ``mlp.model``)."""
 
+    # Keys that only some activations read, the families that read them, and the value every
+    # other activation must leave them at (mnistflow.models.activation has the formulas).
+    FAMILY_KEYS: ClassVar[Mapping[str, tuple[tuple[str, ...], Any]]] = {
+        "degree": (("polynomial", "rational"), 1),
+        "denominator": (("rational",), 0),
+        "span": (("polynomial", "rational"), 0.0),
+    }
+
     # The network: always mlp here (the convolutional ones are CNNModel's).
     arch: Literal["mlp"]
-    # learnable: hidden activations g(x) = k0 + k1*x with k0, k1 trained; relu: ReLU with He init.
-    activation: Literal["learnable", "relu"]
+    # learnable: hidden activations g(x) = k0 + k1*x with k0, k1 trained; polynomial: k0 + k1*x
+    # + ... + kd*x^d; rational: P(x)/Q(x) (a Padé unit without poles); relu: ReLU with He init.
+    activation: Literal["learnable", "polynomial", "rational", "relu"]
     # Hidden layer widths, input side first.
     hidden: tuple[int, ...]
-    # network: one (k0, k1) pair shared by every hidden layer; layer: one pair per hidden layer.
+    # network: one set of coefficients shared by every hidden layer; layer: one per hidden layer.
     share_k: Literal["network", "layer"]
     # Dropout after each hidden activation (0: none).
     dropout: float
+    # polynomial: its degree d; rational: the numerator's degree m.
+    degree: int
+    # rational: the degree n of the denominator's polynomial s(x).
+    denominator: int
+    # polynomial, rational: g is its formula on [-span, span] and its tangent line beyond (0: the formula everywhere).
+    span: float
 
     def problems(self) -> Problems:
         if not 0 <= self.dropout < 1:
@@ -176,6 +195,21 @@ class MLPModel:
                 yield f"hidden.{i}", f"must be a positive width, got {width}"
         if self.activation == "relu" and self.share_k != "network":
             yield "share_k", f"is {self.share_k!r}, but ReLU has no k0/k1 to share; use network (or activation: learnable)"
+        yield from self.family_problems()
+
+    def family_problems(self) -> Problems:
+        """Each of ``FAMILY_KEYS`` in range for the families that read it, at its neutral value for the others."""
+        for name, (families, neutral) in self.FAMILY_KEYS.items():
+            value = getattr(self, name)
+            if self.activation not in families and value != neutral:
+                yield name, f"is {value}, but only activation {' or '.join(families)} reads it; set it to {neutral} (or activation: {families[0]})"
+        if self.activation in ("polynomial", "rational"):
+            if not 1 <= self.degree <= 8:
+                yield "degree", f"must be 1 to 8, got {self.degree}"
+            if self.span < 0:
+                yield "span", f"must be >= 0 (0: no bound), got {self.span}"
+        if self.activation == "rational" and not 1 <= self.denominator <= 8:
+            yield "denominator", f"must be 1 to 8 for a rational activation (a polynomial has none), got {self.denominator}"
 
 
 @dataclass(frozen=True)
@@ -316,6 +350,10 @@ class MLPSection:
 
     model: MLPModel
     train: MLPTraining
+
+    def problems(self) -> Problems:
+        if self.train.backend == "numpy" and self.model.activation not in ("learnable", "relu"):
+            yield "train.backend", f"is numpy, whose from-scratch engine has only the affine g and ReLU, not activation {self.model.activation}; set backend: torch"
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,11 @@
 """Matplotlib figures from the files the pipeline writes: one plotting path for every model.
 
-``render_all`` draws every figure a model's data supports (k0/k1 only for the learnable
-activation) into a folder and returns the files; each figure function takes plain rows.
+``render_all`` draws every figure a model's data supports (the coefficients and g only for a
+learnable activation) into a folder and returns the files; each figure function takes plain rows.
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -38,19 +39,25 @@ def _save(fig: plt.Figure, path: Path) -> Path:
     return path
 
 
+def coefficient_keys(row: dict[str, float]) -> list[str]:
+    """The learned activation's coefficients in a history row, in order: k0, k1, ... then the
+    rational's b1, ... (the means, when each layer has its own)."""
+    return [key for key in row if re.fullmatch(r"[kb]\d+", key)]
+
+
 def k_per_epoch(history: Rows, title: str) -> plt.Figure:
-    """k0 and k1 after every epoch (epoch 0 = initial values); per layer when there are several."""
+    """Every activation coefficient after every epoch (epoch 0 = initial values); per layer when there are several."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
     epochs = _column(history, "epoch")
-    layer_keys = sorted(k for k in history[0] if k.startswith(("k0_l", "k1_l")))
-    for key in ("k0", "k1"):
+    layer_keys = sorted(k for k in history[0] if re.fullmatch(r"[kb]\d+_l\d+", k))
+    for key in coefficient_keys(history[0]):
         ax.plot(epochs, _column(history, key), marker="o", ms=3, lw=2, label=key + (" (mean)" if layer_keys else ""))
     for key in layer_keys:
         ax.plot(epochs, _column(history, key), lw=1, alpha=0.7, label=key)
     ax.set(xlabel="epoch", ylabel="value", title=f"{title}\nlearned activation parameters per epoch")
     _epoch_axis(ax)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8 if len(layer_keys) > 6 else None)
     return fig
 
 
@@ -100,18 +107,61 @@ def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str], title: str
     return fig
 
 
+def activation_values(row: dict[str, float], x: np.ndarray, suffix: str = "") -> np.ndarray:
+    """g(x) from one history row's coefficients (``suffix`` "_l2": layer 2's own), as
+    ``models.activation`` computes it: the polynomial k0 + k1 x + ..., divided by
+    1 + softplus(b1 x + ...) - log 2 when there are b's, and the tangent beyond +-span."""
+    k = [float(row[f"k{j}{suffix}"]) for j in range(len(coefficient_keys(row))) if f"k{j}{suffix}" in row]
+    b = [float(row[f"b{j}{suffix}"]) for j in range(1, len(coefficient_keys(row)) + 1) if f"b{j}{suffix}" in row]
+    span = float(row.get("span", 0.0))
+
+    def g(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        p, dp = np.polyval(k[::-1], t), np.polyval(np.polyder(k[::-1]), t)
+        if not b:
+            return p, dp
+        coefficients = [*b[::-1], 0.0]
+        s, ds = np.polyval(coefficients, t), np.polyval(np.polyder(coefficients), t)
+        q, dq = 1 + np.logaddexp(0, s) - np.log(2), ds * 0.5 * (1 + np.tanh(s / 2))  # softplus' = sigmoid
+        return p / q, (dp * q - p * dq) / q**2
+
+    inside = np.clip(x, -span, span) if span else x
+    value, slope = g(inside)
+    return value + slope * (x - inside)
+
+
+def _seen_range(row: dict[str, float], layers: Sequence[int]) -> tuple[float, float]:
+    """The pre-activations ``layers`` saw in this row's epoch (its probe), or [-3, 3] for a
+    model that records none (the affine g: a line looks the same everywhere)."""
+    if "x_lo_l1" not in row:
+        return -3.0, 3.0
+    return min(float(row[f"x_lo_l{i}"]) for i in layers), max(float(row[f"x_hi_l{i}"]) for i in layers)
+
+
 def activation_shapes(history: Rows, title: str) -> plt.Figure:
-    """g(x) = k0 + k1*x with the k values before training and after the last epoch."""
+    """The learned g(x) before training and after the last epoch, each drawn over the inputs its
+    layers saw then (the middle 99% of their pre-activations); one colour per layer when
+    each layer learns its own."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    x = np.linspace(-3, 3, 121)
-    for row, style, name in ((history[0], "--", "first"), (history[-1], "-", "last")):
-        k0, k1 = float(row["k0"]), float(row["k1"])
-        ax.plot(x, k0 + k1 * x, ls=style, label=f"{name} (epoch {int(row['epoch'])}): g(x) = {k0:+.3f} {k1:+.3f}·x")
+    first, last = history[0], history[-1]
+    n_layers = len([k for k in first if k.startswith("x_lo_l")])
+    per_layer = "k0_l1" in first
+    groups = [(f"_l{i}", [i], f"layer {i} ") for i in range(1, n_layers + 1)] if per_layer and n_layers else [("", list(range(1, n_layers + 1)) or [1], "")]
+    if "k2" not in first and "b1" not in first:  # the seed's affine g: its formula in the legend, as ever
+        for row, style, name in ((first, "--", "first"), (last, "-", "last")):
+            k0, k1 = float(row["k0"]), float(row["k1"])
+            x = np.linspace(-3, 3, 121)
+            ax.plot(x, k0 + k1 * x, ls=style, label=f"{name} (epoch {int(row['epoch'])}): g(x) = {k0:+.3f} {k1:+.3f}·x")
+    else:
+        for n, (suffix, layers, label) in enumerate(groups):
+            for row, style, name in ((first, "--", "first"), (last, "-", "last")):
+                x = np.linspace(*_seen_range(row, layers), 201)
+                ax.plot(x, activation_values(row, x, suffix), ls=style, color=f"C{n}", label=f"{label}{name} (epoch {int(row['epoch'])})")
     ax.axhline(0, color="grey", lw=0.5)
     ax.axvline(0, color="grey", lw=0.5)
-    ax.set(xlabel="x (pre-activation)", ylabel="g(x)", title=f"{title}\nlearned activation, first and last epoch")
+    ax.set(xlabel="x (pre-activation; drawn over the middle 99% the layers saw)" if n_layers else "x (pre-activation)", ylabel="g(x)",
+           title=f"{title}\nlearned activation, first and last epoch")
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     return fig
 
 

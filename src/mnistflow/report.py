@@ -28,7 +28,8 @@ BINARY_KEYS = ("threshold", "tn", "fp", "fn", "tp")  # the binary (square) model
 # Accuracy on the perturbed test split and its drop from the clean one, in points (docs/robustness.md);
 # absent from results made before the perturbed split existed.
 PERTURBED_KEYS = ("perturbed_accuracy", "perturbed_drop")
-K_KEY = re.compile(r"k[01](_l\d+)?")  # learned activation parameters in the train metrics
+K_KEY = re.compile(r"[kb]\d+(_l\d+)?")  # learned activation coefficients in the train metrics (k0.., b1.., per layer)
+MEAN_K = re.compile(r"[kb]\d+")  # the coefficients of the one g (the means when each layer has its own)
 # params.yaml sections every model's results depend on (data split, evaluation, plots).
 SHARED_SECTIONS = ("prepare", "evaluate", "plot")
 # Each model's PNGs (plot stage) in the order the page shows them, with a caption; files not
@@ -42,8 +43,8 @@ FIGURES = {
     "misclassified.png": "Misclassified test digits",
 }
 ACTIVATION_FIGURES = {
-    "k_per_epoch.png": "k0 and k1 per epoch",
-    "activation_first_last.png": "g(x) = k0 + k1·x at the first and the last epoch",
+    "k_per_epoch.png": "The activation's coefficients (k0, k1, ...) per epoch",
+    "activation_first_last.png": "The learned g(x) at the first and the last epoch",
 }
 WIDE = {"misclassified.png"}  # figures given a whole row of the grid (their labels are small)
 COMPARISON = "comparison.png"  # the summary stage's chart, in paths.SUMMARY_IMAGES
@@ -103,9 +104,26 @@ def meets_bar(row: Mapping[str, Any]) -> bool | None:
     return None if row["bar"] is None else row["accuracy"] >= row["bar"]
 
 
+def _power(j: int) -> str:
+    return "" if j == 0 else "·x" if j == 1 else f"·x{str(j).translate(str.maketrans('0123456789', '⁰¹²³⁴⁵⁶⁷⁸⁹'))}"
+
+
+def formula(row: Mapping[str, Any]) -> str:
+    """The learned g as text, from the coefficients' means: ``g(x) = 0.1314 + 0.8807·x`` (the
+    affine g), a polynomial's further terms, and a rational's denominator
+    (``mnistflow.models.activation`` has the forms)."""
+    ks = [row[f"k{j}"] for j in range(len(row)) if f"k{j}" in row]
+    bs = [row[f"b{j}"] for j in range(1, len(row)) if f"b{j}" in row]
+    numerator = f"{ks[0]:.4f}" + "".join(f" {'-' if k < 0 else '+'} {abs(k):.4f}{_power(j)}" for j, k in enumerate(ks[1:], start=1))
+    if not bs:
+        return f"g(x) = {numerator}"
+    s = f"{bs[0]:.4f}·x" + "".join(f" {'-' if b < 0 else '+'} {abs(b):.4f}{_power(j)}" for j, b in enumerate(bs[1:], start=2))
+    return f"g(x) = ({numerator}) / (1 + softplus({s}) - log 2)"
+
+
 def result_cells(row: Mapping[str, Any]) -> dict[str, str]:
     """The row's values as README's table writes them, by column (``COLUMNS``), as plain text."""
-    ks = [key for key in ("k0", "k1") if key in row]
+    ks = [key for key in row if MEAN_K.fullmatch(key)]
     extra = f" ({', '.join(f'{key} = {row[key]:.3f}' for key in ks)})" if ks else ""
     return {
         "model": row["model"],
@@ -248,8 +266,8 @@ def _model_section(row: Mapping[str, Any], figures: Mapping[str, bytes], params:
     if ks or activation:
         parts.append("<h3>Learned activation</h3>")
         if "k0" in row and "k1" in row:
-            parts.append(f'<p class="formula">g(x) = {row["k0"]:.4f} + {row["k1"]:.4f}·x after the last epoch</p>')
-        if set(ks) - {"k0", "k1"}:  # one pair per layer: each layer's k's
+            parts.append(f'<p class="formula">{_e(formula(row))} after the last epoch</p>')
+        if any(not MEAN_K.fullmatch(key) for key in ks):  # one set per layer: each layer's k's
             parts.append(_key_values([(key, f"{row[key]:.4f}") for key in ks]))
         parts.append('<div class="figures">' + "".join(_figure(figures[n], ACTIVATION_FIGURES[n], f"{model}: {ACTIVATION_FIGURES[n]}") for n in activation) + "</div>")
     others = [n for n in FIGURES if n in figures] + sorted(n for n in figures if n not in FIGURES and n not in ACTIVATION_FIGURES)

@@ -12,6 +12,7 @@ import contextlib
 import math
 import os
 import random
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -29,6 +30,9 @@ from mnistflow.parallel import job_threads
 from mnistflow.tasks import MULTICLASS, Task
 
 EVAL_SPLITS = ("train", "val", "test")
+# The pre-activations a learnable activation's plot spans: the middle 99% of what each hidden
+# layer sees on the first validation batch, so that a few outliers do not set the axis.
+PROBE_QUANTILES = (0.005, 0.995)
 
 
 # Divergence: cross-entropy at chance level is ln 10 = 2.3 (ln 2 = 0.7 for a yes/no task), and
@@ -188,6 +192,14 @@ class TorchEngine:
         scalars = getattr(self.model, "scalars", None)
         return scalars() if callable(scalars) else {}
 
+    def probe(self, x: torch.Tensor) -> dict[str, float]:
+        """Where the model's activation inputs lie on batch ``x`` (``MLP.preactivation_range``)
+        when its activation is a polynomial or rational one; ``{}`` otherwise (the affine g is
+        a line, ReLU fixed: their files stay as they were)."""
+        if getattr(self.model, "activation", None) not in ("polynomial", "rational"):
+            return {}
+        return self.model.preactivation_range(x.to(self.device), *PROBE_QUANTILES)
+
     def session(self) -> contextlib.AbstractContextManager:
         return contextlib.nullcontext()
 
@@ -223,6 +235,9 @@ class NumpyEngine:
     def scalars(self) -> dict[str, float]:
         return self.model.scalars()
 
+    def probe(self, x: torch.Tensor) -> dict[str, float]:
+        return {}  # the engine has the affine g and ReLU only (config.MLPSection)
+
     @contextlib.contextmanager
     def session(self) -> Iterator[None]:
         """While NumPy trains, torch (batch indexing, metrics) runs on one thread: torch's idle
@@ -241,8 +256,9 @@ class NumpyEngine:
 def epoch_row(
     engine: TorchEngine | NumpyEngine, epoch: int, lr: float, data: dict[str, tuple[torch.Tensor, torch.Tensor]], task: Task, batch_size: int
 ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """Losses and accuracies on every split, plus the model's own scalars (k0, k1); and the
-    logits they were computed from."""
+    """Losses and accuracies on every split, plus the model's own scalars (k0, k1, ...) and,
+    for a polynomial or rational activation, its inputs' range on the first validation batch;
+    and the logits they were computed from."""
     row: dict[str, float] = {"epoch": epoch, "lr": lr}
     logits = {}
     for name, (x, y) in data.items():
@@ -251,6 +267,7 @@ def epoch_row(
         row[f"{name}_loss"] = loss
         row[f"{name}_acc"] = accuracy
     row.update(engine.scalars())
+    row.update(engine.probe(data["val"][0][:batch_size]))
     return row, logits
 
 
@@ -348,8 +365,9 @@ def format_row(row: dict[str, float], epochs: int, seconds: float) -> str:
         f"  loss train {row['train_loss']:.4f} val {row['val_loss']:.4f} test {row['test_loss']:.4f}"
         f"  acc train {row['train_acc']:.2%} val {row['val_acc']:.2%} test {row['test_acc']:.2%}"
     )
-    if "k0" in row:
-        text += f"  k0 {row['k0']:+.4f} k1 {row['k1']:+.4f}"
+    coefficients = [key for key in row if re.fullmatch(r"[kb]\d+", key)]  # k0, k1, ... (mean over layers)
+    if coefficients:
+        text += "  " + " ".join(f"{key} {row[key]:+.4f}" for key in coefficients)
     if seconds:
         text += f"  ({seconds:.1f} s)"
     return text

@@ -7,6 +7,7 @@ without re-reading params.yaml (see ``mnistflow.checkpoint``).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,9 +16,13 @@ from torch import nn
 
 from mnistflow.config import CNNModel, InitSection, MLPModel, MLPSection, Params, SquareSection, Training, flatten, to_dict
 from mnistflow.tasks import MULTICLASS, Task, square_task
-from mnistflow.models.activation import sample_k
+from mnistflow.models.activation import sample_coefficients, sample_k
 from mnistflow.models.cnn import DeepCNN, LeNet5
 from mnistflow.models.mlp import MLP
+
+# A learned activation coefficient's name in the history and the train metrics: k0.., the
+# rational's b1.., and per layer k0_l1.. (report.K_KEY and tracking.runs.metric_name match it too).
+COEFFICIENT = re.compile(r"[kb]\d+(_l\d+)?")
 
 ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "lenet5": LeNet5, "deepcnn": DeepCNN}
 
@@ -37,11 +42,22 @@ def mlp_spec(model_cfg: MLPModel, init: InitSection, seed: int) -> tuple[str, di
     exactly as it started.
     """
     kwargs: dict[str, Any] = {"hidden": list(model_cfg.hidden), "activation": model_cfg.activation, "dropout": model_cfg.dropout}
+    if model_cfg.activation == "relu":
+        return "mlp", kwargs
+    generator = torch.Generator().manual_seed(seed)
+    n_sets = 1 if model_cfg.share_k == "network" else len(model_cfg.hidden)
+    kwargs["share_k"] = model_cfg.share_k
     if model_cfg.activation == "learnable":
-        generator = torch.Generator().manual_seed(seed)
-        n_pairs = 1 if model_cfg.share_k == "network" else len(model_cfg.hidden)
-        kwargs["share_k"] = model_cfg.share_k
-        kwargs["k_init"] = [list(sample_k(init, generator)) for _ in range(n_pairs)]
+        kwargs["k_init"] = [list(sample_k(init, generator)) for _ in range(n_sets)]
+        return "mlp", kwargs
+    # Each set draws its k0..kd then (rational) b1..bn: one draw, so a set's numbers do not
+    # depend on how many sets come after it.
+    n_b = model_cfg.denominator if model_cfg.activation == "rational" else 0
+    draws = [sample_coefficients(init, generator, model_cfg.degree + 1 + n_b) for _ in range(n_sets)]
+    kwargs["k_init"] = [draw[: model_cfg.degree + 1] for draw in draws]
+    if n_b:
+        kwargs["b_init"] = [draw[model_cfg.degree + 1 :] for draw in draws]
+    kwargs["span"] = model_cfg.span
     return "mlp", kwargs
 
 
@@ -59,11 +75,21 @@ def cnn_spec(cfg: CNNModel, n_outputs: int = 10) -> tuple[str, dict[str, Any]]:
 def describe(arch: str, kwargs: dict[str, Any]) -> str:
     """A short human title for plots, e.g. ``MLP 256-128, g(x) = k0 + k1·x``."""
     if arch == "mlp":
-        act = "g(x) = k0 + k1·x" if kwargs.get("activation") == "learnable" else "ReLU"
-        return f"MLP {'-'.join(map(str, kwargs['hidden']))}, {act}"
+        return f"MLP {'-'.join(map(str, kwargs['hidden']))}, {_describe_activation(kwargs)}"
     name = {"lenet5": "LeNet-5", "deepcnn": "deep CNN"}.get(arch, arch)
     text = f"{name} {'-'.join(map(str, kwargs['channels']))} / dense {'-'.join(map(str, kwargs['dense']))}"
     return text + (", binary" if kwargs.get("n_outputs") == 1 else "")
+
+
+def _describe_activation(kwargs: dict[str, Any]) -> str:
+    activation = kwargs.get("activation")
+    if activation == "learnable":
+        return "g(x) = k0 + k1·x"
+    if activation == "polynomial":
+        return f"polynomial g of degree {len(kwargs['k_init'][0]) - 1}"
+    if activation == "rational":
+        return f"rational g of degrees {len(kwargs['k_init'][0]) - 1}/{len(kwargs['b_init'][0])}"
+    return "ReLU"
 
 
 @dataclass(frozen=True)
@@ -85,7 +111,7 @@ def model_spec(name: str, params: Params) -> ModelSpec:
     section = params.section(name)
     if isinstance(section, MLPSection):
         arch, kwargs = mlp_spec(section.model, params.init, section.train.seed)
-        read = {name: to_dict(section), **({"init": to_dict(params.init)} if section.model.activation == "learnable" else {})}
+        read = {name: to_dict(section), **({"init": to_dict(params.init)} if section.model.activation != "relu" else {})}
         return ModelSpec(name, arch, kwargs, section.train, MULTICLASS, flatten(read))
     task = square_task(section.positive) if isinstance(section, SquareSection) else MULTICLASS
     arch, kwargs = cnn_spec(section.model, n_outputs=task.n_outputs)

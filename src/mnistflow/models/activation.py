@@ -1,14 +1,40 @@
-"""The learnable activation g(x) = k0 + k1*x, with k0 and k1 trained by back-propagation.
+"""Learnable activations: the seed's affine g, and the polynomial and rational families it belongs to.
 
-Gradients (autograd derives them; ``tests/test_models.py`` checks them with gradcheck):
+Every family's coefficients are ``nn.Parameter``s trained by back-propagation; autograd derives
+the gradients (``tests/test_models.py`` checks each family with gradcheck in float64).
+
+learnable (the seed):  g(x) = k0 + k1*x
     dg/dx = k1,   dL/dk0 = sum_i dL/dg_i,   dL/dk1 = sum_i dL/dg_i * x_i
+
+polynomial, degree d:  p(x) = k0 + k1*x + ... + kd*x^d
+    Degree 1 is the seed's g. The coefficients beyond k1 start at 0 (``init``'s sampling draws
+    around 0), so training starts from the affine g and the data bends it.
+
+rational, degrees m/n (a Padé unit):  r(x) = P(x) / Q(x)
+    P(x) = k0 + k1*x + ... + km*x^m
+    Q(x) = 1 + softplus(s(x)) - log 2,   s(x) = b1*x + ... + bn*x^n
+    Q >= 1 - log 2 = 0.307 for every x and b, so r has no poles; Q = 1 at b = 0, where
+    dQ/db_j = sigmoid(0) * x^j = x^j / 2 is not zero, so b leaves 0 as soon as training starts.
+    (The "safe PAU" denominator 1 + |s(x)|, or any Q even in b, has zero gradient at b = 0 and
+    would keep b there for ever, since the coefficients start at 0.)
+
+span R > 0 (polynomial and rational): the formula holds on [-R, R]; beyond it g continues
+along its tangent, g(x) = f(c) + f'(c) * (x - c) with c = clamp(x, -R, R). x^d grows as fast as
+the pre-activations do, which training can push far out; the tangent keeps g and its slope
+continuous at +-R and grows only linearly, so one outlying input cannot blow a layer up. R = 0:
+the formula everywhere.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from mnistflow.config import InitSection
+
+LOG2 = math.log(2.0)
 
 
 def sample_k(init: InitSection, generator: torch.Generator) -> tuple[float, float]:
@@ -22,9 +48,51 @@ def sample_k(init: InitSection, generator: torch.Generator) -> tuple[float, floa
     return init.k0 + float(noise[0]), init.k1 + float(noise[1])
 
 
+def sample_coefficients(init: InitSection, generator: torch.Generator, n: int) -> list[float]:
+    """Initial (k0, k1, then n - 2 more): k0, k1 from ``init`` and the rest 0, so the family
+    starts as the seed's affine g; normal/uniform sampling draws every one around its value."""
+    centre = torch.tensor([init.k0, init.k1] + [0.0] * (n - 2), dtype=torch.float64)[:n]
+    if init.sampling == "constant":
+        return centre.tolist()
+    if init.sampling == "normal":
+        noise = torch.randn(n, generator=generator, dtype=torch.float64) * init.spread
+    else:
+        noise = (torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1) * init.spread
+    return (centre + noise).tolist()
+
+
 def affine(x: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor) -> torch.Tensor:
     """g(x) = k0 + k1 * x, element-wise (k0, k1 broadcast as scalars)."""
     return k0 + k1 * x
+
+
+def polynomial(x: torch.Tensor, k: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(p(x), p'(x)) for p(x) = sum_j k[j] x^j, by Horner's rule on both."""
+    value, slope = k[-1].expand_as(x), torch.zeros_like(x)
+    for coefficient in k.flip(0)[1:]:
+        slope = slope * x + value
+        value = value * x + coefficient
+    return value, slope
+
+
+def rational(x: torch.Tensor, k: torch.Tensor, b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(r(x), r'(x)) for r = P / Q, P(x) = sum_j k[j] x^j, Q = 1 + softplus(s) - log 2,
+    s(x) = sum_j b[j-1] x^j."""
+    p, dp = polynomial(x, k)
+    s, ds = polynomial(x, torch.cat([b.new_zeros(1), b]))
+    q = 1.0 + F.softplus(s) - LOG2
+    dq = torch.sigmoid(s) * ds
+    return p / q, (dp * q - p * dq) / (q * q)
+
+
+def with_tangents(f, x: torch.Tensor, span: float) -> torch.Tensor:
+    """f(x) on [-span, span] and its tangent line beyond (span 0: f everywhere); ``f`` returns
+    (value, slope)."""
+    if span == 0:
+        return f(x)[0]
+    inside = x.clamp(-span, span)
+    value, slope = f(inside)
+    return value + slope * (x - inside)
 
 
 class LearnableAffine(nn.Module):
@@ -38,5 +106,46 @@ class LearnableAffine(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return affine(x, self.k0, self.k1)
 
+    def coefficients(self) -> dict[str, float]:
+        return {"k0": self.k0.item(), "k1": self.k1.item()}
+
     def extra_repr(self) -> str:
         return f"k0={self.k0.item():.4f}, k1={self.k1.item():.4f}"
+
+
+class LearnablePolynomial(nn.Module):
+    """g(x) = k0 + k1*x + ... + kd*x^d, linear beyond +-span; ``k`` holds k0..kd."""
+
+    def __init__(self, k: list[float], span: float):
+        super().__init__()
+        self.k = nn.Parameter(torch.tensor(k, dtype=torch.float32))
+        self.span = float(span)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return with_tangents(lambda t: polynomial(t, self.k), x, self.span)
+
+    def coefficients(self) -> dict[str, float]:
+        return {f"k{j}": v for j, v in enumerate(self.k.tolist())}
+
+    def extra_repr(self) -> str:
+        return f"degree={len(self.k) - 1}, span={self.span}"
+
+
+class LearnableRational(nn.Module):
+    """g(x) = P(x) / (1 + softplus(s(x)) - log 2), linear beyond +-span; ``k`` holds P's
+    k0..km, ``b`` s's b1..bn."""
+
+    def __init__(self, k: list[float], b: list[float], span: float):
+        super().__init__()
+        self.k = nn.Parameter(torch.tensor(k, dtype=torch.float32))
+        self.b = nn.Parameter(torch.tensor(b, dtype=torch.float32))
+        self.span = float(span)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return with_tangents(lambda t: rational(t, self.k, self.b), x, self.span)
+
+    def coefficients(self) -> dict[str, float]:
+        return {**{f"k{j}": v for j, v in enumerate(self.k.tolist())}, **{f"b{j}": v for j, v in enumerate(self.b.tolist(), start=1)}}
+
+    def extra_repr(self) -> str:
+        return f"degrees={len(self.k) - 1}/{len(self.b)}, span={self.span}"

@@ -1,4 +1,4 @@
-"""Fully connected classifiers: hidden layers with the learnable activation or ReLU."""
+"""Fully connected classifiers: hidden layers with a learnable activation or ReLU."""
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -6,7 +6,9 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mnistflow.models.activation import LearnableAffine
+from mnistflow.models.activation import LearnableAffine, LearnablePolynomial, LearnableRational
+
+ACTIVATIONS = ("learnable", "polynomial", "rational", "relu")
 
 
 class MLP(nn.Module):
@@ -14,7 +16,10 @@ class MLP(nn.Module):
 
     ``activation="learnable"`` uses g(x) = k0 + k1*x, either one module shared by every hidden
     layer (``share_k="network"``) or one per layer (``"layer"``); ``k_init`` gives the initial
-    (k0, k1) of each pair. ``"relu"`` uses ReLU with He (Kaiming) initialisation. The output is
+    (k0, k1) of each pair. ``"polynomial"`` and ``"rational"`` (``models.activation``) share
+    the same way: ``k_init`` then gives each group's k0..kd (the rational's numerator),
+    ``b_init`` the rational's b1..bn, and ``span`` where g turns into its tangent.
+    ``"relu"`` uses ReLU with He (Kaiming) initialisation. The output is
     logits; softmax and cross-entropy are applied by the loss and by ``predict``.
     """
 
@@ -27,27 +32,35 @@ class MLP(nn.Module):
         share_k: str = "network",
         k_init: Sequence[Sequence[float]] = ((0.0, 1.0),),
         dropout: float = 0.0,
+        b_init: Sequence[Sequence[float]] = (),
+        span: float = 0.0,
     ):
         super().__init__()
-        if activation not in ("learnable", "relu"):
-            raise ValueError(f"activation must be 'learnable' or 'relu', got {activation!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
         self.activation = activation
         widths = [in_features, *hidden]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.out = nn.Linear(widths[-1], n_classes)
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
-        if activation == "learnable":
+        if activation != "relu":
             n_pairs = 1 if share_k == "network" else len(hidden)
-            if len(k_init) != n_pairs:
-                raise ValueError(f"share_k={share_k!r} with {len(hidden)} hidden layers needs {n_pairs} (k0, k1) pairs, got {len(k_init)}")
-            self.acts = nn.ModuleList(LearnableAffine(k0, k1) for k0, k1 in k_init)
+            if len(k_init) != n_pairs or (activation == "rational" and len(b_init) != n_pairs):
+                raise ValueError(f"share_k={share_k!r} with {len(hidden)} hidden layers needs {n_pairs} sets of coefficients, got {len(k_init)}")
+            if activation == "learnable":
+                self.acts = nn.ModuleList(LearnableAffine(k0, k1) for k0, k1 in k_init)
+            elif activation == "polynomial":
+                self.acts = nn.ModuleList(LearnablePolynomial(list(k), span) for k in k_init)
+            else:
+                self.acts = nn.ModuleList(LearnableRational(list(k), list(b), span) for k, b in zip(k_init, b_init))
         else:
             self.acts = nn.ModuleList([nn.ReLU()])
         self.reset_weights()
 
     def reset_weights(self) -> None:
-        # He init for ReLU; for the affine activation, fan-in scaling with gain 1 (LeCun),
-        # which keeps the activations' variance constant through k1 = 1 layers.
+        # He init for ReLU; for the learnable activations, which all start as (or near) the
+        # affine g, fan-in scaling with gain 1 (LeCun), which keeps the activations' variance
+        # constant through k1 = 1 layers.
         nonlinearity = "relu" if self.activation == "relu" else "linear"
         for layer in [*self.hidden, self.out]:
             nn.init.kaiming_normal_(layer.weight, nonlinearity=nonlinearity if layer is not self.out else "linear")
@@ -63,14 +76,31 @@ class MLP(nn.Module):
         return self.out(x)
 
     def scalars(self) -> dict[str, float]:
-        """Learned activation parameters for the per-epoch history: k0, k1 (the mean over
-        layers when each layer has its own pair) and k0_l<i>, k1_l<i> per layer then."""
-        if self.activation != "learnable":
+        """Learned activation parameters for the per-epoch history: each coefficient (k0, k1,
+        ..., and the rational's b1, ...; the mean over layers when each layer has its own) and,
+        with one set per layer, k0_l<i>, ... per layer."""
+        if self.activation == "relu":
             return {}
-        pairs = [(a.k0.item(), a.k1.item()) for a in self.acts]
-        values = {"k0": sum(p[0] for p in pairs) / len(pairs), "k1": sum(p[1] for p in pairs) / len(pairs)}
-        if len(pairs) > 1:
-            for i, (k0, k1) in enumerate(pairs, start=1):
-                values[f"k0_l{i}"] = k0
-                values[f"k1_l{i}"] = k1
+        sets = [act.coefficients() for act in self.acts]
+        values = {name: sum(s[name] for s in sets) / len(sets) for name in sets[0]}
+        if len(sets) > 1:
+            for i, coefficients in enumerate(sets, start=1):
+                values.update({f"{name}_l{i}": value for name, value in coefficients.items()})
+        return values
+
+    def preactivation_range(self, x: torch.Tensor, low: float, high: float) -> dict[str, float]:
+        """The ``low`` and ``high`` quantiles of each hidden layer's pre-activations on batch
+        ``x`` (eval mode, no gradients): x_lo_l<i>, x_hi_l<i>, the inputs its g really sees;
+        and ``span``, beyond which g is its tangent, so that the history alone redraws g."""
+        was_training = self.training
+        self.eval()
+        values: dict[str, float] = {"span": self.acts[0].span}
+        with torch.no_grad():
+            h = x.flatten(1)
+            for i, layer in enumerate(self.hidden):
+                z = layer(h)
+                lo, hi = torch.quantile(z.flatten().double(), torch.tensor([low, high], dtype=torch.float64, device=z.device)).tolist()
+                values[f"x_lo_l{i + 1}"], values[f"x_hi_l{i + 1}"] = lo, hi
+                h = self.act(i)(z)
+        self.train(was_training)
         return values

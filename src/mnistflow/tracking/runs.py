@@ -62,15 +62,18 @@ _SPLIT_METRIC = re.compile(r"^(train|val|test)_(.+)$")
 def metric_name(column: str) -> str | None:
     """The MLflow name of a per-epoch history column, grouped the way the MLflow UI charts
     metrics (by the prefix before ``/``): ``train_loss`` -> ``loss/train``, ``val_acc`` ->
-    ``acc/val``, ``k0`` -> ``k/k0`` (``k1_l2`` -> ``k/k1_l2``), ``epoch_seconds`` ->
+    ``acc/val``, ``k0`` -> ``k/k0`` (``k1_l2`` -> ``k/k1_l2``, ``b1`` -> ``k/b1``), ``x_lo_l1`` ->
+    ``x/x_lo_l1``, ``epoch_seconds`` ->
     ``time/epoch_seconds``; ``lr`` stays ``lr``. ``epoch`` is the step, not a metric (None).
     The history files keep the column names."""
     if column == "epoch":
         return None
     if match := _SPLIT_METRIC.match(column):
         return f"{match.group(2)}/{match.group(1)}"
-    if column.startswith(("k0", "k1")):
+    if re.fullmatch(r"[kb]\d+(_l\d+)?", column):  # every activation coefficient: k0.., b1..
         return f"k/{column}"
+    if column.startswith(("x_lo_l", "x_hi_l")) or column == "span":  # where the activation's inputs lie
+        return f"x/{column}"
     if column == "epoch_seconds":
         return "time/epoch_seconds"
     return column

@@ -7,7 +7,7 @@ from mnistflow import checkpoint, distributed, outputs, paths, tracking
 from mnistflow.config import MLPTraining, Params, Training
 from mnistflow.data.prepare import load_split, load_splits, relabel
 from mnistflow.files import staged, write_csv, write_json
-from mnistflow.models import build_model, describe, model_spec
+from mnistflow.models import COEFFICIENT, build_model, describe, model_spec
 from mnistflow.errors import UserError
 from mnistflow.training import Diverged, NumpyEngine, configure_threads, fit, format_row, seed_everything
 
@@ -95,7 +95,7 @@ def train(name: str, params: Params) -> dict[str, float]:
         write_csv(stage_file(paths.steps(name)), history.steps, columns=("step", "epoch", "loss"))
         last = history.last
         metrics = {"epochs": int(last["epoch"]), **{k: last[k] for k in FINAL_KEYS}}
-        metrics.update({k: v for k, v in last.items() if k.startswith(("k0", "k1"))})
+        metrics.update({k: v for k, v in last.items() if COEFFICIENT.fullmatch(k)})
         if task.binary:
             metrics["threshold"] = task.threshold
         write_json(stage_file(paths.train_metrics(name)), metrics)

@@ -1,0 +1,100 @@
+"""Print docs/activations.md's sweep table (markdown): the learnable activation families against
+ReLU on ann's 256-128 network, best validation accuracy first.
+
+    python scripts/activation_table.py [--prefix act-]
+
+Reads `dvc exp show --json --all-commits` (params, metrics/ann-train.json) and, for the time per epoch, each
+experiment's queue log (`dvc queue logs NAME`: the median of its epochs' seconds, evaluation
+included; "—" once the log is gone). Choose on the validation column; the test column is
+there to be read beside it, never to choose by.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import sys
+from typing import Any
+
+EPOCH_SECONDS = re.compile(r"^epoch\s+\d+/\d+ .*\((\d+(?:\.\d+)?) s\)$", re.MULTILINE)
+
+
+def experiments(show: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One dict per experiment of `dvc exp show --json`: name, rev, params.yaml, ann's train metrics."""
+    rows = []
+    for baseline in show:
+        for group in baseline.get("experiments") or []:
+            for rev in group.get("revs") or []:
+                data = rev.get("data") or {}
+                params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
+                metrics = ((data.get("metrics") or {}).get("metrics/ann-train.json") or {}).get("data") or {}
+                rows.append({"name": rev.get("name") or rev["rev"][:7], "rev": rev["rev"], "params": params, "metrics": metrics})
+    return rows
+
+
+def load(prefix: str) -> list[dict[str, Any]]:
+    """The experiments named ``prefix``*, or exit with the line that says how to make them."""
+    # --all-commits: the sweep's experiments hang off the commit they ran from, which later
+    # commits leave behind.
+    out = subprocess.run(["dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        sys.exit(f"dvc exp show failed: {out.stderr.strip()}")
+    rows = [r for r in experiments(json.loads(out.stdout)) if r["name"].startswith(prefix) and r["metrics"]]
+    if not rows:
+        sys.exit(f"no finished experiment named {prefix}*; run the sweep in docs/activations.md first")
+    return rows
+
+
+def family(model: dict[str, Any]) -> str:
+    """``ann.model``'s activation with its degrees: relu, affine, polynomial 3, rational 3/2."""
+    activation = model["activation"]
+    if activation == "polynomial":
+        return f"polynomial {model['degree']}"
+    if activation == "rational":
+        return f"rational {model['degree']}/{model['denominator']}"
+    return "affine (learnable)" if activation == "learnable" else activation
+
+
+def n_coefficients(model: dict[str, Any]) -> int:
+    """The activation's learned numbers: per set (network: 1, layer: one per hidden layer)."""
+    per_set = {"relu": 0, "learnable": 2, "polynomial": model.get("degree", 1) + 1}.get(model["activation"])
+    if per_set is None:  # rational: numerator k0..km, denominator b1..bn
+        per_set = model["degree"] + 1 + model["denominator"]
+    return per_set * (1 if model.get("share_k", "network") == "network" or not per_set else len(model["hidden"]))
+
+
+def epoch_seconds(name: str) -> float | None:
+    """The median epoch time in the experiment's queue log, or None without one."""
+    out = subprocess.run(["dvc", "queue", "logs", name], capture_output=True, text=True, check=False)
+    times = [float(t) for t in EPOCH_SECONDS.findall(out.stdout)]
+    return statistics.median(times) if out.returncode == 0 and times else None
+
+
+def table(rows: list[dict[str, Any]], seconds: dict[str, float | None]) -> str:
+    lines = [
+        "| experiment | activation | span | activation parameters | validation accuracy | test accuracy | s / epoch |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for row in sorted(rows, key=lambda r: -r["metrics"]["val_acc"]):
+        model, m = row["params"]["ann"]["model"], row["metrics"]
+        span = model.get("span", 0.0) if model["activation"] in ("polynomial", "rational") else None
+        time = seconds.get(row["name"])
+        lines.append(
+            f"| `{row['name']}` | {family(model)} | {'—' if span is None else (span or 'none')} | {n_coefficients(model)} | "
+            f"{m['val_acc']:.2%} | {m['test_acc']:.2%} | {'—' if time is None else f'{time:.1f}'} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prefix", default="act-", help="experiment names to list (default: act-)")
+    args = parser.parse_args()
+    rows = load(args.prefix)
+    print(table(rows, {row["name"]: epoch_seconds(row["name"]) for row in rows}))
+
+
+if __name__ == "__main__":
+    main()
