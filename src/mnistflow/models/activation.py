@@ -1,7 +1,7 @@
 """Learnable activations: the seed's affine g, and the polynomial and rational families it belongs to.
 
 Every family's coefficients are ``nn.Parameter``s trained by back-propagation; autograd derives
-the gradients (``tests/test_models.py`` checks each family with gradcheck in float64).
+the gradients (``tests/test_activations.py`` checks each family with gradcheck in float64).
 
 learnable (the seed):  g(x) = k0 + k1*x
     dg/dx = k1,   dL/dk0 = sum_i dL/dg_i,   dL/dk1 = sum_i dL/dg_i * x_i
@@ -39,13 +39,8 @@ LOG2 = math.log(2.0)
 
 def sample_k(init: InitSection, generator: torch.Generator) -> tuple[float, float]:
     """Initial (k0, k1): the configured values, or a seeded draw around them."""
-    if init.sampling == "constant":
-        return init.k0, init.k1
-    if init.sampling == "normal":
-        noise = torch.randn(2, generator=generator, dtype=torch.float64) * init.spread
-    else:  # uniform on [k - spread, k + spread]
-        noise = (torch.rand(2, generator=generator, dtype=torch.float64) * 2 - 1) * init.spread
-    return init.k0 + float(noise[0]), init.k1 + float(noise[1])
+    k0, k1 = sample_coefficients(init, generator, 2)
+    return k0, k1
 
 
 def sample_coefficients(init: InitSection, generator: torch.Generator, n: int) -> list[float]:
