@@ -11,37 +11,30 @@ there to be read beside it, never to choose by.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import statistics
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from mnistflow.experiments import exp_show  # noqa: E402
+
 EPOCH_SECONDS = re.compile(r"^epoch\s+\d+/\d+ .*\((\d+(?:\.\d+)?) s\)$", re.MULTILINE)
-
-
-def experiments(show: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One dict per experiment of `dvc exp show --json`: name, rev, params.yaml, ann's train metrics."""
-    rows = []
-    for baseline in show:
-        for group in baseline.get("experiments") or []:
-            for rev in group.get("revs") or []:
-                data = rev.get("data") or {}
-                params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
-                metrics = ((data.get("metrics") or {}).get("metrics/ann-train.json") or {}).get("data") or {}
-                rows.append({"name": rev.get("name") or rev["rev"][:7], "rev": rev["rev"], "params": params, "metrics": metrics})
-    return rows
 
 
 def load(prefix: str) -> list[dict[str, Any]]:
     """The experiments named ``prefix``*, or exit with the line that says how to make them."""
     # --all-commits: the sweep's experiments hang off the commit they ran from, which later
     # commits leave behind.
-    out = subprocess.run(["dvc", "exp", "show", "--json", "--all-commits"], capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        sys.exit(f"dvc exp show failed: {out.stderr.strip()}")
-    rows = [r for r in experiments(json.loads(out.stdout)) if r["name"].startswith(prefix) and r["metrics"]]
+    try:
+        shown = exp_show(all_commits=True)
+    except RuntimeError as exc:
+        sys.exit(str(exc))
+    rows = [{**r, "metrics": r["metrics"].get("metrics/ann-train.json", {})} for r in shown if r["name"].startswith(prefix)]
+    rows = [r for r in rows if r["metrics"]]
     if not rows:
         sys.exit(f"no finished experiment named {prefix}*; run the sweep in docs/activations.md first")
     return rows

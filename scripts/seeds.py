@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from mnistflow import paths  # noqa: E402
+from mnistflow.experiments import experiments  # noqa: E402
 from mnistflow.parallel import THREADS_ENV, job_cores  # noqa: E402
 
 # The dvc beside this Python (the project's venv), so the script runs without activating it.
@@ -49,21 +50,6 @@ class SeedsError(Exception):
 
 
 # --- what `dvc exp show --json` says ---------------------------------------------------------------
-
-
-def experiments(show: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """One dict per experiment of `dvc exp show --json`: name, state (queued, running,
-    success, failed; None for one run outside the queue), params.yaml's data, metrics by file."""
-    rows = []
-    for baseline in show:
-        for group in baseline.get("experiments") or []:
-            state = (group.get("executor") or {}).get("state")
-            for rev in group.get("revs") or []:
-                data = rev.get("data") or {}
-                params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
-                metrics = {path: (m or {}).get("data") or {} for path, m in (data.get("metrics") or {}).items()}
-                rows.append({"name": rev.get("name") or group.get("name") or rev["rev"][:7], "state": state, "params": params, "metrics": metrics})
-    return rows
 
 
 def experiment_name(seed: int, models: Sequence[str], all_models: Sequence[str]) -> str:

@@ -8,23 +8,13 @@ the hidden layers, activation and backend it ran with and the test metrics of `a
 from __future__ import annotations
 
 import argparse
-import json
-import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
-def experiments(show: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Flatten `dvc exp show --json` into one dict per experiment: name, params, metrics."""
-    rows = []
-    for baseline in show:
-        for group in baseline.get("experiments") or []:
-            for rev in group.get("revs") or []:
-                data = rev.get("data") or {}
-                params = ((data.get("params") or {}).get("params.yaml") or {}).get("data") or {}
-                metrics = {path: (m or {}).get("data") or {} for path, m in (data.get("metrics") or {}).items()}
-                rows.append({"name": rev.get("name") or rev["rev"][:7], "params": params, "metrics": metrics})
-    return rows
+from mnistflow.experiments import exp_show  # noqa: E402
 
 
 def table(rows: list[dict[str, Any]]) -> str:
@@ -47,10 +37,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--prefix", default="arch-", help="experiment names to list (default: arch-)")
     args = parser.parse_args()
-    out = subprocess.run(["dvc", "exp", "show", "--json"], capture_output=True, text=True, check=False)
-    if out.returncode != 0:
-        sys.exit(f"dvc exp show failed: {out.stderr.strip()}")
-    rows = [r for r in experiments(json.loads(out.stdout)) if r["name"].startswith(args.prefix)]
+    try:
+        rows = [r for r in exp_show() if r["name"].startswith(args.prefix)]
+    except RuntimeError as exc:
+        sys.exit(str(exc))
     if not rows:
         sys.exit(f"no experiment named {args.prefix}*; run the sweep in README first")
     print(table(rows))
