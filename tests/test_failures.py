@@ -122,6 +122,59 @@ def test_a_signal_during_a_store_call_waits_for_the_call_to_end():
             signal.signal(signum, handler)
 
 
+ORPHAN = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from mnistflow import errors
+errors.handle_interrupts()
+errors.interrupt_when_orphaned()
+print("ready", flush=True)
+try:
+    time.sleep(60)
+except errors.Interrupted as exc:
+    open(sys.argv[2], "w").write(str(exc.signum))
+"""
+
+
+def test_a_process_whose_parent_is_killed_is_interrupted(tmp_path):
+    """The watchdog: SIGKILL to the parent (nothing passes a signal on) interrupts the child as
+    SIGTERM does, within about a second; its parent here is no DVC process, so it watches that."""
+    import psutil
+
+    root = Path(__file__).resolve().parent.parent
+    marker = tmp_path / "interrupted"
+    code = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {ORPHAN!r}, {str(root / 'src')!r}, {str(marker)!r}])"
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline() == "ready\n"
+        [child] = psutil.Process(parent.pid).children()
+        parent.kill()
+        parent.wait()
+        start = time.monotonic()
+        child.wait(timeout=10)
+        assert time.monotonic() - start < 3
+        assert marker.read_text() == str(int(signal.SIGTERM))
+    finally:
+        for p in psutil.Process().children(recursive=True):
+            p.kill()
+
+
+def test_the_restore_command_names_what_dvc_caches_and_what_git_holds(tmp_path):
+    from mnistflow.errors import restore_command
+
+    root = Path(__file__).resolve().parent.parent
+    assert restore_command("train@ann", root) == (
+        "dvc checkout train@ann && git checkout -- metrics/ann-train.json plots/ann/steps.csv plots/ann/history.csv"
+    )
+    assert restore_command("evaluate@mlp", root) == "git checkout -- metrics/mlp.json plots/mlp/roc.csv plots/mlp/confusion.csv plots/mlp/per_class.csv"
+    assert restore_command("report", root) == "dvc checkout report"
+    assert restore_command("no-such-stage", root) is None
+    (tmp_path / "dvc.yaml").write_bytes((root / "dvc.yaml").read_bytes())
+    assert restore_command("train@ann", tmp_path) is None  # no dvc.lock: it never succeeded, nothing to bring back
+    if "DVC_STAGE" not in os.environ:
+        assert restore_command(None, root) is None  # outside DVC: nothing was deleted
+
+
 # --- the pipeline, broken on purpose -----------------------------------------------------------
 
 
