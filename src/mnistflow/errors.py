@@ -158,10 +158,12 @@ def lineage() -> list:
     process (under torchrun that is the launcher, the shell and DVC), else the parent alone;
     none when psutil is missing or the parent is init."""
     try:
-        import psutil
-
+        import psutil  # installed with DVC
+    except ImportError:
+        return []
+    try:
         ancestors = psutil.Process().parents()
-    except Exception:  # no psutil, or /proc unreadable: nothing to watch
+    except psutil.Error:  # /proc unreadable: nothing to watch
         return []
     for i, process in enumerate(ancestors):
         if _is_dvc(process):
