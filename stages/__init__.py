@@ -2,7 +2,9 @@
 
 Importing this package puts ``src/`` on the path (one place, instead of a copy per script).
 ``run`` turns the errors a user can fix into one clear line and exit status 1, and SIGINT or
-SIGTERM into one line and the conventional status (130, 143).
+SIGTERM into one line and the conventional status (130, 143); under DVC the line ends with the
+command that brings the stage's last good outputs back (DVC deleted them before the stage ran).
+A stage stops, as on SIGTERM, when the DVC command that started it is killed.
 
 A stage runs without Python's cyclic garbage collector, and freezes what it made before it
 exits. Its time goes to imports (torch, MLflow, matplotlib: over a million objects, which each
@@ -23,17 +25,18 @@ if str(SRC) not in sys.path:
 
 
 def run(main: Callable[[], object]) -> None:
-    from mnistflow.errors import Interrupted, UserError, handle_interrupts
+    from mnistflow.errors import Interrupted, UserError, handle_interrupts, interrupt_when_orphaned, with_restore_hint
 
     handle_interrupts()
+    interrupt_when_orphaned()
     gc.disable()
     try:
         main()
     except Interrupted as exc:
-        print(f"interrupted {exc.where}" if exc.where else "interrupted; nothing written", file=sys.stderr)
+        print(with_restore_hint(f"interrupted {exc.where}" if exc.where else "interrupted; nothing written"), file=sys.stderr)
         sys.exit(128 + exc.signum)
     except (UserError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(with_restore_hint(f"error: {exc}"), file=sys.stderr)
         sys.exit(1)
     finally:
         gc.freeze()

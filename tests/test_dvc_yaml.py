@@ -86,19 +86,36 @@ def test_stage_outs_are_the_paths_the_code_writes(stages):
     # The summary reads every model's test metrics and test answers through these folders.
     assert {str(paths.METRICS_DIR), str(paths.MODELS_DIR)} <= deps(stages["summary"])
     # The track stage reads every model's checkpoint (its hash finds the run), results and figures.
-    assert outs(stages["track"]) == set()
+    assert outs(stages["track"]) == {str(paths.REGISTRY)}  # each model's @champion, for the report
+    assert str(paths.REGISTRY) in deps(stages["report"])
     assert {str(paths.METRICS_DIR), str(paths.PLOTS_DIR), str(paths.MODELS_DIR), str(paths.split_file("test"))} <= deps(stages["track"])
 
 
 def test_only_data_and_models_are_cached_and_metrics_are_json(stages):
     for name, stage in stages.items():
         for out in stage.outs:
-            # Data, checkpoints and the report page (it inlines every PNG) go to the DVC cache;
-            # metrics and plot data are committed to git.
-            cached = out.def_path.startswith(("data/", "models/")) or out.def_path == "reports/index.html"
+            # Data, checkpoints, the report page (it inlines every PNG) and the registry record (it
+            # describes the MLflow store) go to the DVC cache; metrics and plot data are committed to git.
+            cached = out.def_path.startswith(("data/", "models/")) or out.def_path in ("reports/index.html", str(paths.REGISTRY))
             assert out.use_cache == cached, f"{name}: {out.def_path}"
             if out.metric:
                 assert out.def_path.startswith("metrics/") and out.def_path.endswith(".json")
+
+
+def test_every_stage_but_summary_and_track_keeps_a_run_cache_entry(stages):
+    """DVC saves a stage's run in .dvc/cache/runs (and restores it for the same deps and params)
+    only when no output is `persist: true` and every `cache: false` output is a metric or a plot.
+    track must not be restored from it (its work is in the MLflow store): its one persistent
+    output keeps it out; the summary (seconds to rerun) has a plain `cache: false` output."""
+    for name, stage in stages.items():
+        persistent = {o.def_path for o in stage.outs if o.persist}
+        plain_uncached = {o.def_path for o in stage.outs if not o.use_cache and not (o.metric or o.plot)}
+        if name == "track":
+            assert persistent == {str(paths.REGISTRY)}
+        elif name == "summary":
+            assert not persistent and plain_uncached == {str(paths.SUMMARY)}
+        else:
+            assert not persistent and not plain_uncached, name
 
 
 def test_each_stage_lists_only_params_it_reads(stages):
@@ -209,9 +226,10 @@ def test_the_closure_sees_lazy_imports():
 
 
 def test_each_stage_depends_on_existing_files(stages):
+    declared = set().union(*(outs(s) for s in stages.values()))  # another stage's output, maybe not made yet
     for name, stage in stages.items():
         for dep in deps(stage):
-            assert (ROOT / dep).exists() or dep.startswith(("data/", "models/", "plots/", "metrics/")), f"{name}: {dep} does not exist"
+            assert (ROOT / dep).exists() or dep.startswith(("data/", "models/", "plots/", "metrics/")) or dep in declared, f"{name}: {dep} does not exist"
 
 
 # --- plots ------------------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
-"""Failures that tell the truth: bad params, divergence and interruption leave the last good
-results in place and say in one line what happened and how to recover; checkpoints are
-byte-stable and a damaged one is named in one line.
+"""Failures that tell the truth: bad params, divergence and interruption say in one line what
+happened and name the command that brings the last good results back (DVC deleted them before
+the stage ran: no output is `persist: true`, so that DVC keeps its run-cache), and that command
+restores them byte for byte; checkpoints are byte-stable and a damaged one is named in one line.
 
 The end-to-end part runs the headline model's slice of the pipeline (download, preprocess,
 train@ann) on generated data in a temporary git repo, then breaks it in the ways a user does.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -119,6 +121,59 @@ def test_a_signal_during_a_store_call_waits_for_the_call_to_end():
             signal.signal(signum, handler)
 
 
+ORPHAN = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from mnistflow import errors
+errors.handle_interrupts()
+errors.interrupt_when_orphaned()
+print("ready", flush=True)
+try:
+    time.sleep(60)
+except errors.Interrupted as exc:
+    open(sys.argv[2], "w").write(str(exc.signum))
+"""
+
+
+def test_a_process_whose_parent_is_killed_is_interrupted(tmp_path):
+    """The watchdog: SIGKILL to the parent (nothing passes a signal on) interrupts the child as
+    SIGTERM does, within about a second; its parent here is no DVC process, so it watches that."""
+    import psutil
+
+    root = Path(__file__).resolve().parent.parent
+    marker = tmp_path / "interrupted"
+    code = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {ORPHAN!r}, {str(root / 'src')!r}, {str(marker)!r}])"
+    parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout.readline() == "ready\n"
+        [child] = psutil.Process(parent.pid).children()
+        parent.kill()
+        parent.wait()
+        start = time.monotonic()
+        child.wait(timeout=10)
+        assert time.monotonic() - start < 3
+        assert marker.read_text() == str(int(signal.SIGTERM))
+    finally:
+        for p in psutil.Process().children(recursive=True):
+            p.kill()
+
+
+def test_the_restore_command_names_what_dvc_caches_and_what_git_holds(tmp_path):
+    from mnistflow.errors import restore_command
+
+    root = Path(__file__).resolve().parent.parent
+    assert restore_command("train@ann", root) == (
+        "dvc checkout train@ann && git checkout -- metrics/ann-train.json plots/ann/steps.csv plots/ann/history.csv"
+    )
+    assert restore_command("evaluate@mlp", root) == "git checkout -- metrics/mlp.json plots/mlp/roc.csv plots/mlp/confusion.csv plots/mlp/per_class.csv"
+    assert restore_command("report", root) == "dvc checkout report"
+    assert restore_command("no-such-stage", root) is None
+    (tmp_path / "dvc.yaml").write_bytes((root / "dvc.yaml").read_bytes())
+    assert restore_command("train@ann", tmp_path) is None  # no dvc.lock: it never succeeded, nothing to bring back
+    if "DVC_STAGE" not in os.environ:
+        assert restore_command(None, root) is None  # outside DVC: nothing was deleted
+
+
 # --- the pipeline, broken on purpose -----------------------------------------------------------
 
 
@@ -155,6 +210,21 @@ def error_lines(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if line.startswith(("error: ", "interrupted"))]
 
 
+RESTORE = re.compile(r"; `([^`]+)` brings back the last good outputs$")
+# What brings train@ann's outputs back: DVC's cache has the checkpoint and test answers, git the
+# metrics and plot data (`dvc checkout` skips `cache: false` outputs).
+RESTORE_ANN = "dvc checkout train@ann && git checkout -- metrics/ann-train.json plots/ann/steps.csv plots/ann/history.csv"
+
+
+def restore(repo: Path, env: dict[str, str], line: str) -> None:
+    """Run the command ``line`` names for bringing the last good outputs back."""
+    match = RESTORE.search(line)
+    assert match, line
+    env = {**env, "PATH": f"{Path(DVC).parent}{os.pathsep}{env['PATH']}"}
+    proc = subprocess.run(match.group(1), shell=True, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, (match.group(1), proc.stdout, proc.stderr)
+
+
 def mlflow_statuses(env: dict[str, str]) -> list[str]:
     code = (
         "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]);"
@@ -172,10 +242,15 @@ def test_bad_param_leaves_results_and_says_how_to_restore_params(ann_project):
         result = run([DVC, "exp", "run", "-S", setting], repo, env, check=False)
         assert result.returncode != 0
         lines = error_lines(result.stderr)
-        assert lines == [f"error: params.yaml: {key}: {says}. Fix params.yaml, or restore the committed one with `git checkout params.yaml` (`git diff params.yaml` shows what changed)."], result.stderr
+        assert lines == [
+            f"error: params.yaml: {key}: {says}. Fix params.yaml, or restore the committed one with `git checkout params.yaml` "
+            f"(`git diff params.yaml` shows what changed); `{RESTORE_ANN}` brings back the last good outputs"
+        ], result.stderr
         assert "Traceback" not in result.stderr and "`git checkout params.yaml`" in result.stderr
-        assert snapshot(repo) == before and not leftovers(repo)
-        git(repo, "checkout", "params.yaml")  # the command the message gives
+        assert not leftovers(repo)
+        git(repo, "checkout", "params.yaml")  # the commands the message gives
+        restore(repo, env, lines[0])
+        assert snapshot(repo) == before
         status = run([DVC, "status", "train@ann"], repo, env)
         assert "up to date" in status.stdout, status.stdout
 
@@ -191,10 +266,15 @@ def test_divergence_stops_in_a_few_steps_writes_nothing_and_fails_the_run(ann_pr
     line = lines[0]
     assert line.startswith("error: train@ann: training diverged at epoch 1 of 2, step ") and "learning rate 1e+06, k0 " in line
     assert int(line.split(", step ")[1].split(":")[0]) <= 5
-    assert line.endswith("; nothing written. Lower ann.train.lr or start init.k0/init.k1 nearer 0 and 1 (`git checkout params.yaml` restores the committed values).")
-    assert snapshot(repo) == before and not leftovers(repo)
+    assert line.endswith(
+        "; nothing written. Lower ann.train.lr or start init.k0/init.k1 nearer 0 and 1 (`git checkout params.yaml` restores the "
+        f"committed values); `{RESTORE_ANN}` brings back the last good outputs"
+    )
+    assert not leftovers(repo)
     assert mlflow_statuses(env) == [*runs_before, "FAILED"]
     git(repo, "checkout", "params.yaml")
+    restore(repo, env, line)
+    assert snapshot(repo) == before
 
 
 def _interrupt(repo: Path, env: dict[str, str], signum: int, whole_group: bool) -> tuple[int, str]:
@@ -241,11 +321,14 @@ def test_interruption_is_one_line_keeps_results_and_kills_the_run(ann_project, s
     returncode, output = _interrupt(repo, env, signum, whole_group)
     assert returncode != 0
     lines = error_lines(output)
-    assert len(lines) == 1 and lines[0].startswith("interrupted at epoch ") and lines[0].endswith(" of 400; nothing written"), output
+    assert len(lines) == 1 and lines[0].startswith("interrupted at epoch "), output
+    assert lines[0].endswith(f" of 400; nothing written; `{RESTORE_ANN}` brings back the last good outputs"), output
     assert "Traceback" not in output and "KeyboardInterrupt" not in output
     if not whole_group:
         assert f"exited with {128 + signum}" in output  # DVC reports the conventional status
-    assert snapshot(repo) == before and not leftovers(repo)
+    assert not leftovers(repo)
     assert mlflow_statuses(env) == [*runs_before, "KILLED"]
+    restore(repo, env, lines[0])
+    assert snapshot(repo) == before
     status = run([DVC, "status", "train@ann"], repo, env)
     assert "up to date" in status.stdout, status.stdout  # the lock still describes what is there

@@ -1,8 +1,9 @@
-"""Serving a trained model over HTTP: `mlflow models serve -m models:/mnist-deepcnn/latest`.
+"""Serving a trained model over HTTP: `mlflow models serve -m models:/mnist-deepcnn@champion`.
 
 The train stage (`python -m stages.train deepcnn`, after download and preprocess, on generated
-data and a tiny network) registers its model as `mnist-deepcnn` in a SQLite store in tmp_path;
-`mlflow models serve --env-manager local` serves the latest version on 127.0.0.1 and a free
+data and a tiny network) registers its model as `mnist-deepcnn` in a SQLite store in tmp_path,
+the first version, so alias `champion` names it; `mlflow models serve --env-manager local`
+serves the champion (docs/operations.md) on 127.0.0.1 and a free
 port; two images posted to /invocations as README shows get the checkpoint's own
 probabilities back; a malformed request gets a 400. The server is always stopped (its whole
 process group). About 45 s on 2 cores, mostly the stages' and the server's imports.
@@ -73,10 +74,11 @@ def test_the_registered_model_answers_http_requests(tmp_path):
         run_stage(stage, project, env)
     trained = run_stage(["stages.train", MODEL], project, env)
     assert f"model 'mnist-{MODEL}'" in trained.stderr + trained.stdout  # "Successfully registered model 'mnist-deepcnn'."
+    champion = f"models:/mnist-{MODEL}@champion"
 
     port = free_port()
     server = subprocess.Popen(
-        [str(VENV_BIN / "mlflow"), "models", "serve", "-m", f"models:/mnist-{MODEL}/latest", "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        [str(VENV_BIN / "mlflow"), "models", "serve", "-m", champion, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -113,12 +115,14 @@ def test_the_registered_model_answers_http_requests(tmp_path):
         images = np.frombuffer(gzip.decompress(raw.read_bytes()), np.uint8, offset=16).reshape(-1, 28, 28)
         Image.fromarray(255 - images[3]).resize((112, 112)).save(project / "digit.png")  # dark on light, 4x
         answers = {}
-        for flag in (["--model-uri", f"models:/mnist-{MODEL}/1"], ["--model", MODEL]):
-            proc = subprocess.run([str(VENV_BIN / "mnistflow"), "predict", "--json", *flag, "digit.png"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+        for flag in (["--model-uri", champion], ["--model", MODEL]):
+            # This copy's code: the venv's `mnistflow` script may be installed from another checkout.
+            cli = [str(VENV_BIN / "python"), "-m", "mnistflow", "predict", "--json", *flag, "digit.png"]
+            proc = subprocess.run(cli, cwd=project, env={**env, "PYTHONPATH": str(project / "src")}, capture_output=True, text=True, timeout=120)
             assert proc.returncode == 0, proc.stderr
             answers[flag[0]] = json.loads(proc.stdout)
         by_uri, by_checkpoint = answers["--model-uri"], answers["--model"]
-        assert by_uri["model"] == {"name": f"models:/mnist-{MODEL}/1", "source": f"models:/mnist-{MODEL}/1"}
+        assert by_uri["model"] == {"name": champion, "source": champion}
         top = {p["digit"]: p["probability"] for p in by_uri["predictions"][0]["top"]}
         expected_top = {p["digit"]: p["probability"] for p in by_checkpoint["predictions"][0]["top"]}
         assert list(top) == list(expected_top)  # the same ranking; bf16 (checkpoint) vs float32 (served) values

@@ -448,3 +448,89 @@ def test_a_server_or_driver_failing_during_a_stage_is_one_line():
         "MLflow store postgresql://mlflow:***@db/mlflow needs the database driver psycopg (`.venv/bin/pip install -r "
         "requirements-postgres.txt`); install it or unset MLFLOW_TRACKING_URI to use the local mlflow.db"
     )
+
+
+# --- the registry's champion, the run's end time, the experiment's kind -------------------------
+
+
+def _train(val_acc: float, seed: int) -> str:
+    """One training run that logs and registers a tiny model, then offers it as champion."""
+    with tracking.training_run("train@ann", "ann", {}) as run:
+        model = tiny_model(seed)
+        run.log_model(model, example=np.zeros((2, 28, 28), np.float32), data_info={"standardize": False}, step=1)
+        run.promote(val_acc)
+        return run.version
+
+
+def test_champion_moves_only_to_a_strictly_better_version(store):
+    import mlflow
+
+    c = client(store)
+    first = _train(0.90, seed=0)
+    assert str(c.get_model_version_by_alias("mnist-ann", tracking.CHAMPION).version) == first  # the first is champion
+    better = _train(0.95, seed=1)
+    assert str(c.get_model_version_by_alias("mnist-ann", tracking.CHAMPION).version) == better
+    for val_acc in (0.93, 0.95):  # worse, and equal: a queued experiment finishing later moves nothing
+        _train(val_acc, seed=2)
+        assert str(c.get_model_version_by_alias("mnist-ann", tracking.CHAMPION).version) == better
+    versions = {str(v.version): v for v in c.search_model_versions("name = 'mnist-ann'")}
+    assert {k: float(v.tags[tracking.VAL_ACC_TAG]) for k, v in versions.items()} == {"1": 0.90, "2": 0.95, "3": 0.93, "4": 0.95}
+    served = mlflow.pyfunc.load_model("models:/mnist-ann@champion")  # what `mlflow models serve -m` and predict load
+    assert served.metadata.run_id == versions[better].run_id
+
+
+def test_a_version_without_a_recorded_accuracy_loses_the_alias(store):
+    """A champion set by hand on a version registered before ``val_acc`` tags existed."""
+    first = _train(0.5, seed=0)
+    c = client(store)
+    c.delete_model_version_tag("mnist-ann", first, tracking.VAL_ACC_TAG)
+    second = _train(0.1, seed=1)
+    assert str(c.get_model_version_by_alias("mnist-ann", tracking.CHAMPION).version) == second
+
+
+def test_the_registry_record_says_which_checkpoint_is_champion(store):
+    checkpoint = Path("ann.pt")
+    checkpoint.write_bytes(b"champion weights")
+    with tracking.training_run("train@ann", "ann", {}) as run:
+        run.set_tags({tracking.CHECKPOINT_TAG: tracking.file_sha256(checkpoint)})
+        run.log_model(tiny_model(), example=np.zeros((2, 28, 28), np.float32), data_info={"standardize": False}, step=1)
+        run.promote(0.875)
+    found = tracking.champions({"ann": tracking.file_sha256(checkpoint), "mlp": "0" * 64})
+    assert found == {
+        "ann": {"registered_model": "mnist-ann", "champion_version": "1", "champion_val_acc": 0.875, "checkpoint_is_champion": True},
+        "mlp": None,  # never registered
+    }
+    assert tracking.champions({"ann": "f" * 64})["ann"]["checkpoint_is_champion"] is False
+
+
+def test_reopening_a_run_keeps_its_training_end_time(store):
+    checkpoint = Path("ann.pt")
+    checkpoint.write_bytes(b"checkpoint")
+    with tracking.training_run("train@ann", "ann", {}) as run:
+        run.set_tags({tracking.CHECKPOINT_TAG: tracking.file_sha256(checkpoint)})
+        run_id = run.run_id
+    trained = client(store).get_run(run_id).info
+    time.sleep(0.05)
+    with tracking.attach(checkpoint) as attached:
+        attached.log_metrics({"test/accuracy": 0.5})
+    info = client(store).get_run(run_id).info
+    assert (info.status, info.start_time, info.end_time) == ("FINISHED", trained.start_time, trained.end_time)
+    assert client(store).get_run(run_id).data.metrics["test/accuracy"] == 0.5
+
+
+def test_the_experiment_is_marked_as_model_training(store):
+    import mlflow
+
+    key, kind = tracking.EXPERIMENT_KIND
+    assert client(store).get_experiment(tracking.check_store()).tags[key] == kind
+    # An experiment made before (or by hand, without the tag) gets it; one given a kind keeps it.
+    mlflow.set_tracking_uri(store)
+    for name, tags, expected in (("old", {}, kind), ("chosen", {key: "genai_development"}, "genai_development")):
+        experiment_id = client(store).create_experiment(name, tags=tags)
+        tracking._READY.clear()
+        os.environ["MLFLOW_EXPERIMENT_NAME"] = name
+        try:
+            assert tracking.check_store() == experiment_id
+        finally:
+            del os.environ["MLFLOW_EXPERIMENT_NAME"]
+        assert client(store).get_experiment(experiment_id).tags[key] == expected

@@ -39,7 +39,7 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="a digit model of the pipeline (ann, mlp, lenet5, deepcnn: models/NAME.pt) or a checkpoint file; "
         "default: the one with the best test accuracy in reports/summary.json",
     )
-    which.add_argument("--model-uri", metavar="URI", help="an MLflow model instead: runs:/<run id>/model or models:/mnist-deepcnn/<version>")
+    which.add_argument("--model-uri", metavar="URI", help="an MLflow model instead: models:/mnist-deepcnn@champion (the best on validation), models:/mnist-deepcnn/<version> or runs:/<run id>/model")
     parser.add_argument("--json", action="store_true", help="print one JSON document (for scripts) instead of text")
 
 

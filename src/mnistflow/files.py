@@ -2,6 +2,8 @@
 
 Every output goes to a temporary file beside its target and is renamed into place, so a
 crash or a failed stage never leaves a half-written file where DVC or a user would read it.
+The temporary file gets the mode a plain ``open`` would (0o666 less the umask), not
+``mkstemp``'s 0o600, so teammates can read the results.
 A stage with several outputs writes them all into a staging folder first (``staged``) and
 moves them into place only once everything, MLflow included, has succeeded: it either
 completes or writes nothing.
@@ -29,13 +31,31 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp's 0600 would outlive the rename
+    finally:
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
         os.replace(tmp_path, path)
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def current_umask() -> int:
+    """The process's umask: Linux shows it in /proc; elsewhere it is read by setting it and
+    setting it straight back (a file another thread creates meanwhile could get 0o022's mode)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 STAGING_PREFIX = ".staging-"

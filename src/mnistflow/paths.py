@@ -136,3 +136,5 @@ REPORTS_DIR = Path("reports")  # what the summary stage makes of every model's r
 SUMMARY = REPORTS_DIR / "summary.json"  # every model's headline test metrics, side by side
 SUMMARY_TABLE = PLOTS_DIR / "summary" / "models.csv"  # the same as rows, for `dvc plots`
 SUMMARY_IMAGES = PLOTS_DIR / "summary" / "images"  # the comparison chart
+# Each model's champion in the MLflow registry, as the track stage last found it (read by the report).
+REGISTRY = REPORTS_DIR / "registry.json"

@@ -295,16 +295,42 @@ figcaption{font-size:13px;color:#424a53;text-align:center}footer{margin-top:40px
 """
 
 
+def _registry_section(registry: Mapping[str, Mapping[str, Any]]) -> str:
+    """Each model's ``@champion`` in the MLflow registry (``paths.REGISTRY``, written by track)."""
+    lines = []
+    for model, entry in registry.items():
+        acc = entry.get("champion_val_acc")
+        mine = "yes" if entry.get("checkpoint_is_champion") else "no"
+        lines.append(
+            f'<tr><td><code>{_e(model)}</code></td><td><code>models:/{_e(entry["registered_model"])}@champion</code></td>'
+            f'<td class="num">{_e(entry["champion_version"])}</td><td class="num">{"—" if acc is None else f"{acc:.4f}"}</td><td>{mine}</td></tr>'
+        )
+    return "\n".join([
+        '<section id="registry">',
+        "<h2>MLflow registry: champions</h2>",
+        "<p>Per model, the registered version with the best validation accuracy (alias <code>champion</code>), as the "
+        "track stage found it in the MLflow store, and whether it is the checkpoint reported on this page. "
+        "Serve one with <code>mlflow models serve -m models:/mnist-deepcnn@champion</code>.</p>",
+        '<table class="results"><thead><tr><th>model</th><th>model URI</th><th>champion version</th><th>validation accuracy</th>'
+        "<th>this checkpoint</th></tr></thead>\n<tbody>",
+        *lines,
+        "</tbody></table>",
+        "</section>",
+    ])
+
+
 def render_html(
     rows: Sequence[Mapping[str, Any]],
     figures: Mapping[str, Mapping[str, bytes]],
     params: Mapping[str, Any],
     reads: Mapping[str, Sequence[str]] | None = None,
     comparison: bytes | None = None,
+    registry: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> str:
     """The report page. ``rows`` from ``results_rows``; ``figures``: model -> PNG file name ->
     bytes; ``params``: params.yaml as a dict; ``reads``: model -> the params sections its
-    results come from (default: the model's own); ``comparison``: the summary chart's PNG."""
+    results come from (default: the model's own); ``comparison``: the summary chart's PNG;
+    ``registry``: model -> its champion in the MLflow registry (no section without one)."""
     reads = reads or {}
     toc = ['<li><a href="#overview">Overview</a></li>']
     toc += [f'<li><a href="#{anchor(r["model"])}"><code>{_e(r["model"])}</code>: {_e(r["description"])}</a></li>' for r in rows]
@@ -336,6 +362,8 @@ def render_html(
     if comparison is not None:
         parts.append('<div class="figures">' + _figure(comparison, "Test accuracy and F1, every model", "models compared on the test set") + "</div>")
     parts.append("</section>")
+    if registry:
+        parts.append(_registry_section(registry))
     for row in rows:
         model = row["model"]
         parts.append(_model_section(row, figures.get(model, {}), params, reads.get(model, [model])))
@@ -401,7 +429,16 @@ def build_report(models: Sequence[str], root: Path = Path(".")) -> str:
         params,
         sections_read(models, root / paths.DVC_YAML),
         comparison.read_bytes() if comparison.is_file() else None,
+        load_registry(models, root),
     )
+
+
+def load_registry(models: Sequence[str], root: Path = Path(".")) -> dict[str, Any]:
+    """The track stage's record of each model's champion (``paths.REGISTRY``); empty when it is
+    absent (no MLflow store has been found yet)."""
+    path = Path(root) / paths.REGISTRY
+    registry = read_json(path) if path.is_file() else {}
+    return {model: registry[model] for model in models if registry.get(model)}
 
 
 def write_report(models: Sequence[str], root: Path = Path(".")) -> Path:

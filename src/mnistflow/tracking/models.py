@@ -1,13 +1,21 @@
-"""The trained network as an MLflow model: logged servable, and registered as ``mnist-<model>``."""
+"""The trained network as an MLflow model: logged servable, and registered as ``mnist-<model>``.
+
+Each registered version carries its training's validation accuracy (version tag ``val_acc``);
+the alias ``champion`` names the version with the best one. A new version takes the alias only
+when strictly better (:func:`promote`), so ``models:/mnist-<model>@champion`` moves only forward,
+whatever order queued experiments finish in.
+"""
 from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mnistflow.tracking.store import store_errors
+from mnistflow.tracking.store import init_lock, sqlite_file, store_errors
 
 REGISTERED_PREFIX = "mnist-"  # each model is registered as mnist-<model>
+CHAMPION = "champion"  # the alias of the best version on validation: models:/mnist-<model>@champion
+VAL_ACC_TAG = "val_acc"  # a version's validation accuracy, compared without a metric search
 
 
 def registered_name(model: str) -> str:
@@ -33,7 +41,8 @@ def log_model(
     torch.export ("pt2"): serving needs torch, not this project's code. ``example`` is a few
     images as the network saw them (after the pipeline's standardisation, ``data_info``).
     ``step`` is the last epoch: MLflow links the run's metrics of that step (the trained
-    model's, not the untrained epoch 0's) to the model. Returns the LoggedModel's id; the version's description says the input format."""
+    model's, not the untrained epoch 0's) to the model. Returns the LoggedModel's id; the version's description says the input format,
+    and ``run.version`` is the registered version (None if the store has no registry)."""
     import numpy as np
     import torch
     from mlflow.models import infer_signature
@@ -61,6 +70,7 @@ def log_model(
             )
     finally:
         model.train(was_training)
+    run.version = None if info.registered_model_version is None else str(info.registered_model_version)
     if info.registered_model_version is not None:
         output_text = (
             f"per image the probability that the digit is one of {', '.join(map(str, positive))} (positive at >= {threshold:.2f})"
@@ -78,6 +88,79 @@ def log_model(
                 ),
             )
     return info.model_id
+
+
+def champion(client: Any, name: str) -> Any | None:
+    """The ModelVersion registered model ``name``'s alias ``champion`` points to; None if it has
+    no such alias, or there is no such registered model."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as exc:
+        if exc.error_code in ("INVALID_PARAMETER_VALUE", "RESOURCE_DOES_NOT_EXIST", "NOT_FOUND"):
+            return None
+        raise
+
+
+def version_val_acc(version: Any) -> float:
+    """A version's validation accuracy (its ``val_acc`` tag); -inf without one (a version
+    registered before the tag existed loses to any version that has one)."""
+    try:
+        return float(version.tags[VAL_ACC_TAG])
+    except (KeyError, TypeError, ValueError):
+        return float("-inf")
+
+
+def promote(run: Any, val_acc: float) -> bool:
+    """Tag the run's registered version with ``val_acc``; make it ``@champion`` when the model
+    has no champion or this version is strictly better on validation. True if it became champion.
+
+    Two stages finishing together (queued experiments) compare and set under the store's lock,
+    so the better one ends as champion, never the later one."""
+    version = getattr(run, "version", None)
+    if version is None:
+        return False
+    name = registered_name(run.model)
+    client = run.mlflow.MlflowClient()
+    with store_errors(run.uri, "choosing the champion version"), init_lock(sqlite_file(run.uri)):
+        client.set_model_version_tag(name, version, VAL_ACC_TAG, repr(float(val_acc)))
+        current = champion(client, name)
+        if current is not None and not val_acc > version_val_acc(current):
+            return False
+        client.set_registered_model_alias(name, CHAMPION, version)
+    return True
+
+
+def registry_entry(client: Any, model: str, checkpoint_sha256: str) -> dict[str, Any] | None:
+    """What the report shows of model ``model`` in the registry: the champion's version and
+    validation accuracy, and whether it is the checkpoint with SHA-256 ``checkpoint_sha256``
+    (the same bytes: a forced rerun that registered another version of it still counts). None
+    when the model has no champion in this store."""
+    from mnistflow.tracking.runs import CHECKPOINT_TAG
+
+    name = registered_name(model)
+    current = champion(client, name)
+    if current is None:
+        return None
+    trained_by = client.get_run(current.run_id).data.tags.get(CHECKPOINT_TAG) if current.run_id else None
+    return {
+        "registered_model": name,
+        "champion_version": str(current.version),
+        "champion_val_acc": version_val_acc(current) if VAL_ACC_TAG in current.tags else None,
+        "checkpoint_is_champion": trained_by == checkpoint_sha256,
+    }
+
+
+def champions(checkpoints: Mapping[str, str]) -> dict[str, dict[str, Any] | None]:
+    """model -> :func:`registry_entry` for each model and its checkpoint's SHA-256."""
+    from mnistflow.tracking.store import _import_mlflow, check_store, tracking_uri
+
+    check_store()
+    uri = tracking_uri()
+    client = _import_mlflow(uri).MlflowClient()
+    with store_errors(uri, "reading the model registry"):
+        return {model: registry_entry(client, model, sha) for model, sha in checkpoints.items()}
 
 
 def served_module(model: Any, mean: float = 0.0, std: float = 1.0, binary: bool = False) -> Any:

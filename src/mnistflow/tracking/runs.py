@@ -5,8 +5,8 @@ per-epoch metrics as steps, final metrics, history files and the model
 (``mnistflow.tracking.models``). The track stage then adds the evaluate stage's test metrics and
 files and the plot stage's PNGs to the *same* run, found by the SHA-256 of the checkpoint
 (``attach``); the test metrics are linked to the logged model and the test dataset, so one run
-holds everything about one trained model. A run ends FINISHED, FAILED when its stage raised,
-KILLED when it was interrupted.
+holds everything about one trained model; it keeps the training's end time. A run ends
+FINISHED, FAILED when its stage raised, KILLED when it was interrupted.
 """
 from __future__ import annotations
 
@@ -117,6 +117,7 @@ class Run:
         self.model_id = model_id  # the LoggedModel this run produced, once known
         self.tags = dict(tags or {})  # the run's tags when it was opened
         self.datasets: dict[str, Any] = {}  # split name -> MLflow dataset logged as an input
+        self.version: str | None = None  # the registered model version this run produced, once logged
 
     @property
     def run_id(self) -> str:
@@ -185,6 +186,13 @@ class Run:
         self.model_id = log_model(self, model, example, data_info, positive=positive, threshold=threshold, step=step)
         return self.model_id
 
+    def promote(self, val_acc: float) -> bool:
+        """Record the registered version's validation accuracy; make it ``@champion`` if it is
+        strictly the best (``mnistflow.tracking.models.promote``)."""
+        from mnistflow.tracking.models import promote
+
+        return promote(self, val_acc)
+
 
 @contextlib.contextmanager
 def training_run(stage: str, model: str, params: Mapping[str, Any]) -> Iterator[Run]:
@@ -236,3 +244,14 @@ def attach(checkpoint: str | Path) -> Iterator[Run | None]:
         mlflow.start_run(run_id=training.info.run_id)
     with _ending(mlflow, uri):
         yield Run(mlflow, uri, training.data.tags.get("model", Path(checkpoint).stem), outputs[-1].model_id if outputs else None, training.data.tags)
+    keep_end_time(mlflow, uri, training.info)
+
+
+def keep_end_time(mlflow: Any, uri: str, info: Any) -> None:
+    """End the reopened run when its training ended, as it was: reopening moved its end time to
+    now, and the MLflow UI shows a run's duration as end minus start (the training's, not the
+    hours until the track stage ran)."""
+    if info.end_time is None:
+        return
+    with store_errors(uri, "restoring the run's end time"):
+        mlflow.MlflowClient().set_terminated(info.run_id, status=info.status, end_time=info.end_time)

@@ -32,6 +32,9 @@ from mnistflow.paths import project_root
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 EXPERIMENT = "mnist"  # the default experiment; MLFLOW_EXPERIMENT_NAME overrides it
+# MLflow 3 records what an experiment is for in this tag; without it the UI guesses, and opens a
+# new experiment on the GenAI overview (traces) instead of the training runs.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
 # The store check: one request, this long at most (connect and answer), no retries.
 CHECK_TIMEOUT_S = 4.0
 # A fresh SQLite store is created by one process at a time (MLflow's own schema creation is not
@@ -282,18 +285,20 @@ def _import_mlflow(uri: str):
 
 
 def _get_or_create_experiment(mlflow: Any, name: str, uri: str) -> str:
-    """The id of experiment ``name``, created if missing. Safe against another process creating
-    it at the same moment (MLflow answers RESOURCE_ALREADY_EXISTS; it is read again)."""
+    """The id of experiment ``name``, created if missing, tagged as model training
+    (``EXPERIMENT_KIND``). Safe against another process creating it at the same moment (MLflow
+    answers RESOURCE_ALREADY_EXISTS; it is read again)."""
     from mlflow.exceptions import MlflowException
 
     client = mlflow.MlflowClient()
     experiment = client.get_experiment_by_name(name)
+    key, kind = EXPERIMENT_KIND
     if experiment is None:
         # Artifacts beside a local database, at an absolute path (temporary DVC runs lose relative
         # ones); a tracking server keeps them where it is told to (--artifacts-destination).
         location = None if scheme(uri) in ("http", "https", "databricks") else (project_root() / "mlruns").as_uri()
         try:
-            return client.create_experiment(name, artifact_location=location)
+            return client.create_experiment(name, artifact_location=location, tags={key: kind})
         except MlflowException as exc:
             if exc.error_code != "RESOURCE_ALREADY_EXISTS":
                 raise
@@ -305,6 +310,8 @@ def _get_or_create_experiment(mlflow: Any, name: str, uri: str) -> str:
             f"MLflow experiment '{name}' in {redact(uri)} is deleted; restore it (`mlflow experiments restore "
             f"--experiment-id {experiment.experiment_id}`) or log to another one (`export MLFLOW_EXPERIMENT_NAME=…`)"
         )
+    if key not in experiment.tags:  # made before the tag was set here, or by hand: a kind chosen by someone is kept
+        client.set_experiment_tag(experiment.experiment_id, key, kind)
     return experiment.experiment_id
 
 

@@ -6,7 +6,8 @@ its store. This stage, once for all models, reopens each model's run (found by i
 SHA-256, ``tracking.attach``) and logs the test metrics (linked to the logged model and the
 test dataset, as ``test/<metric>``), the evaluation files and the PNGs. A run that already holds
 exactly these files (its ``evaluation_sha256`` tag) is left alone, so a model that did not
-change costs one query.
+change costs one query. Last, it records each model's ``@champion`` in the registry in
+reports/registry.json, which the report shows (the report stage does not import MLflow).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from mnistflow import outputs, paths, tracking
 from mnistflow.data.prepare import load_split
-from mnistflow.files import read_json
+from mnistflow.files import read_json, write_json
 
 EVALUATION_TAG = "evaluation_sha256"
 
@@ -64,4 +65,16 @@ def track(models: list[str]) -> dict[str, str]:
                 run.set_tags({EVALUATION_TAG: sha})
                 done[name] = f"test metrics, {len(evaluation)} evaluation files and {len(pngs)} figures logged"
         print(f"track {name}: {done[name]}")
+    write_registry(models)
     return done
+
+
+def write_registry(models: list[str]) -> None:
+    """Record each model's ``@champion`` in the registry (``paths.REGISTRY``, for the report).
+    A model this store has no champion of keeps its entry (a fresh clone's new store knows none
+    of the runs the pulled results came from)."""
+    registry = read_json(paths.REGISTRY) if paths.REGISTRY.is_file() else {}
+    found = tracking.champions({name: tracking.file_sha256(paths.checkpoint(name)) for name in models})
+    registry.update({name: entry for name, entry in found.items() if entry is not None})
+    order = [*paths.pipeline_models(), *registry]
+    write_json(paths.REGISTRY, {name: registry[name] for name in dict.fromkeys(order) if name in registry})

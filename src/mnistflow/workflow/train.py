@@ -107,4 +107,5 @@ def train(name: str, params: Params) -> dict[str, float]:
             run.log_artifact(stage_file(path), "history")
         run.log_model(model, example=splits.test.x[:2], data_info=splits.info, positive=task.positive, threshold=task.threshold, step=metrics["epochs"])
         run.log_metrics({f"final/{k}": v for k, v in metrics.items()}, for_model=True)  # charted as one group
+        run.promote(metrics["val_acc"])  # @champion moves to this version only if it is better on validation
     return metrics
