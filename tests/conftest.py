@@ -4,6 +4,7 @@ the project (its venv, `run`, `git`, `copy_project`, `edit_params`, `base_env`).
 from __future__ import annotations
 
 import gzip
+import json
 import hashlib
 import os
 import re
@@ -215,3 +216,45 @@ def edit_params(path: Path, checksums: dict[str, str]) -> None:
     yaml.dump(params, path)
     text = path.read_text(encoding="utf-8")
     assert "- http://127.0.0.1:9/" in text and "    channels:\n      - 4\n      - 8\n" in text  # still block style
+
+
+# --- failures: what a stage said, and bringing the last good outputs back -----------------------
+
+
+def snapshot(repo: Path) -> dict[str, str]:
+    """SHA-256 of the train stage's outputs and the data (what a failure must not touch)."""
+    files = ["models/ann.pt", "plots/ann/history.csv", "plots/ann/steps.csv", "metrics/ann-train.json", *(f"data/processed/{n}" for n in ("train.npz", "val.npz", "test.npz", "info.json"))]
+    return {f: hashlib.sha256((repo / f).read_bytes()).hexdigest() for f in files}
+
+
+def error_lines(stderr: str) -> list[str]:
+    """The stage's own lines in DVC's output (DVC adds its ERROR line about the failed command)."""
+    return [line for line in stderr.splitlines() if line.startswith(("error: ", "interrupted"))]
+
+
+RESTORE = re.compile(r"; `([^`]+)` brings back the last good outputs$")
+# What brings train@ann's outputs back: DVC's cache has the checkpoint and test answers, git the
+# metrics and plot data (`dvc checkout` skips `cache: false` outputs).
+RESTORE_ANN = "dvc checkout train@ann && git checkout -- metrics/ann-train.json plots/ann/steps.csv plots/ann/history.csv"
+
+
+def restore(repo: Path, env: dict[str, str], line: str) -> None:
+    """Run the command ``line`` names for bringing the last good outputs back."""
+    match = RESTORE.search(line)
+    assert match, line
+    env = {**env, "PATH": f"{Path(DVC).parent}{os.pathsep}{env['PATH']}"}
+    proc = subprocess.run(match.group(1), shell=True, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, (match.group(1), proc.stdout, proc.stderr)
+
+
+def mlflow_statuses(env: dict[str, str]) -> list[str]:
+    code = (
+        "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]);"
+        "print(' '.join(r.info.status for r in mlflow.search_runs(search_all_experiments=True, output_format='list', order_by=['attributes.start_time ASC'])))"
+    )
+    out = subprocess.run([sys.executable, "-c", code, env["MLFLOW_TRACKING_URI"]], capture_output=True, text=True, timeout=120, check=True)
+    return out.stdout.split()
+
+
+def read_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))

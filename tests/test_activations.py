@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import init_section, mlp_model
-from mnistflow.config import ConfigError, MLPModel, MLPSection, parse_params
+from mnistflow.config import ConfigError, parse_params
 from mnistflow.models import build_model, describe, mlp_spec
 from mnistflow.models.activation import LearnablePolynomial, LearnableRational, polynomial, rational, with_tangents
 

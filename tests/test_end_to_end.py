@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DVC, ROOT, VENV_BIN, base_env, copy_project, edit_params, git, run, search_runs, stages_ran, write_mnist
+from conftest import DVC, ROOT, VENV_BIN, base_env, copy_project, edit_params, git, read_json, run, search_runs, stages_ran, write_mnist
 from mnistflow.paths import pipeline_models
 
 pytestmark = pytest.mark.e2e
@@ -68,10 +68,6 @@ def exp_name(output: str) -> str:
     match = re.search(r"Ran experiment\(s\): (\S+)", output)
     assert match, f"no experiment name in the output:\n{output}"
     return match.group(1)
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 @dataclass

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import re
 import signal
 import subprocess
 import sys
@@ -22,7 +21,22 @@ import pytest
 import torch
 import yaml
 
-from conftest import DVC, base_env, copy_project, edit_params, git, init_section, mlp_model, run, write_mnist
+from conftest import (
+    DVC,
+    RESTORE_ANN,
+    base_env,
+    copy_project,
+    edit_params,
+    error_lines,
+    git,
+    init_section,
+    mlflow_statuses,
+    mlp_model,
+    restore,
+    run,
+    snapshot,
+    write_mnist,
+)
 from mnistflow import checkpoint
 from mnistflow.models import build_model, mlp_spec
 from mnistflow.tasks import MULTICLASS, square_task
@@ -195,43 +209,8 @@ def ann_project(tmp_path_factory):
     return repo, env
 
 
-def snapshot(repo: Path) -> dict[str, str]:
-    """SHA-256 of the train stage's outputs and the data (what a failure must not touch)."""
-    files = ["models/ann.pt", "plots/ann/history.csv", "plots/ann/steps.csv", "metrics/ann-train.json", *(f"data/processed/{n}" for n in ("train.npz", "val.npz", "test.npz", "info.json"))]
-    return {f: hashlib.sha256((repo / f).read_bytes()).hexdigest() for f in files}
-
-
 def leftovers(repo: Path) -> list[str]:
     return sorted(str(p.relative_to(repo)) for p in repo.rglob("*") if p.name.startswith((".staging-", ".download-", ".tmp")) and ".git" not in p.parts and ".dvc" not in p.parts)
-
-
-def error_lines(stderr: str) -> list[str]:
-    """The stage's own lines in DVC's output (DVC adds its ERROR line about the failed command)."""
-    return [line for line in stderr.splitlines() if line.startswith(("error: ", "interrupted"))]
-
-
-RESTORE = re.compile(r"; `([^`]+)` brings back the last good outputs$")
-# What brings train@ann's outputs back: DVC's cache has the checkpoint and test answers, git the
-# metrics and plot data (`dvc checkout` skips `cache: false` outputs).
-RESTORE_ANN = "dvc checkout train@ann && git checkout -- metrics/ann-train.json plots/ann/steps.csv plots/ann/history.csv"
-
-
-def restore(repo: Path, env: dict[str, str], line: str) -> None:
-    """Run the command ``line`` names for bringing the last good outputs back."""
-    match = RESTORE.search(line)
-    assert match, line
-    env = {**env, "PATH": f"{Path(DVC).parent}{os.pathsep}{env['PATH']}"}
-    proc = subprocess.run(match.group(1), shell=True, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, (match.group(1), proc.stdout, proc.stderr)
-
-
-def mlflow_statuses(env: dict[str, str]) -> list[str]:
-    code = (
-        "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]);"
-        "print(' '.join(r.info.status for r in mlflow.search_runs(search_all_experiments=True, output_format='list', order_by=['attributes.start_time ASC'])))"
-    )
-    out = subprocess.run([sys.executable, "-c", code, env["MLFLOW_TRACKING_URI"]], capture_output=True, text=True, timeout=120, check=True)
-    return out.stdout.split()
 
 
 @pytest.mark.e2e

@@ -26,9 +26,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import write_mnist
-from test_end_to_end import DVC, MODELS, base_env, copy_project, edit_params, git, read_json, run, stages_ran
-from test_failures import error_lines, mlflow_statuses, restore, snapshot
+from conftest import DVC, ROOT, base_env, copy_project, edit_params, error_lines, git, mlflow_statuses, read_json, restore, run, snapshot, stages_ran, write_mnist
+from mnistflow.paths import pipeline_models
+
+MODELS = tuple(pipeline_models(ROOT / "dvc.yaml"))
 
 pytestmark = pytest.mark.e2e
 

@@ -176,7 +176,7 @@ def test_two_seeds_of_one_model_through_the_queue(tmp_path: Path) -> None:
     import subprocess
 
     from conftest import write_mnist
-    from test_end_to_end import DVC, VENV_BIN, base_env, copy_project, edit_params, git, run
+    from conftest import DVC, VENV_BIN, base_env, copy_project, edit_params, git, run
 
     repo = tmp_path / "project"
     repo.mkdir()
