@@ -6,6 +6,7 @@ For each convolutional model as params.yaml configures it: float32 vs bfloat16 a
 the torchvision v2 augmentation. Figures are images per second of a full training step
 (forward, backward, Adam) on random data.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,15 +58,24 @@ def main() -> None:
         for bf16 in (False, True):
             for channels_last in (False, True):
                 torch.manual_seed(0)
-                rate = throughput(build_model(spec.arch, spec.kwargs), spec.task, args.batches, args.batch_size, bf16, channels_last)
-                print(f"{name:8s} {'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'contiguous   '}  {rate:7.0f} img/s  ({54000 / rate:5.1f} s per 54k-image epoch)")
+                rate = throughput(
+                    build_model(spec.arch, spec.kwargs), spec.task, args.batches, args.batch_size, bf16, channels_last
+                )
+                print(
+                    f"{name:8s} {'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'contiguous   '}  {rate:7.0f} img/s  ({54000 / rate:5.1f} s per 54k-image epoch)"
+                )
     cfg = AugmentSettings(degrees=10, translate=0.1, scale=0.1)
     from torchvision.transforms import v2  # the per-image reference only
 
-    transform = v2.RandomAffine(degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), interpolation=v2.InterpolationMode.BILINEAR)
+    transform = v2.RandomAffine(
+        degrees=10, translate=(0.1, 0.1), scale=(0.9, 1.1), interpolation=v2.InterpolationMode.BILINEAR
+    )
     x = torch.rand(args.batch_size, 28, 28)
     for name, augment in (
-        ("v2.RandomAffine called per image", lambda batch: torch.stack([transform(image.unsqueeze(0)) for image in batch])),
+        (
+            "v2.RandomAffine called per image",
+            lambda batch: torch.stack([transform(image.unsqueeze(0)) for image in batch]),
+        ),
         ("make_augmenter (one draw and one grid_sample per batch)", make_augmenter(cfg)),
     ):
         start = time.perf_counter()

@@ -14,6 +14,7 @@ with 1 and 2 jobs. With ``--reference``, pytorch/examples' mnist/main.py (bring 
 is not part of this project) runs on the same MNIST files on the CPU, and its per-epoch time and
 accuracy print next to the deep CNN's. A script that prints figures, not a test.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -93,14 +94,24 @@ def run_repro(repo: Path, env: dict[str, str], log: Path) -> tuple[float, dict[s
     stages: dict[str, dict] = {}
     current = None
     start = last = time.monotonic()
-    proc = subprocess.Popen([str(VENV_BIN / "dvc"), "repro", "--force"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "dvc"), "repro", "--force"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
     rss = PeakRSS(proc.pid)
     with log.open("w", buffering=1) as out:  # line by line: `tail -f` it while the run goes on
         for line in proc.stdout:
             now = time.monotonic()
             out.write(f"{now - start:8.2f} {line}")
             line = line.rstrip("\n")
-            found = re.search(r"Running stage '([^']+)':", line)  # anywhere: a line may start with another tool's output
+            found = re.search(
+                r"Running stage '([^']+)':", line
+            )  # anywhere: a line may start with another tool's output
             if found:
                 if current:
                     stages[current]["wall"] = now - last
@@ -142,18 +153,29 @@ def run_queue(repo: Path, env: dict[str, str], jobs: int, values: tuple[str, ...
     its share of the cores, and wait until every one has finished: the wall time."""
     dvc = str(VENV_BIN / "dvc")
     for value in values:  # values not run before, so DVC's run cache cannot skip the training
-        subprocess.run([dvc, "exp", "run", "--queue", "-S", f"init.k1={value}"], cwd=repo, env=env, check=True, capture_output=True)
+        subprocess.run(
+            [dvc, "exp", "run", "--queue", "-S", f"init.k1={value}"], cwd=repo, env=env, check=True, capture_output=True
+        )
+
     def wait_until(done: Callable[[str], bool], timeout: float, what: str) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            status = subprocess.run([dvc, "queue", "status"], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
+            status = subprocess.run(
+                [dvc, "queue", "status"], cwd=repo, env=env, check=True, capture_output=True, text=True
+            ).stdout
             if done(status):
                 return status
             time.sleep(1.0)
         sys.exit(f"{what} within {timeout:.0f} s:\n{status}")
 
     start = time.monotonic()
-    subprocess.run([dvc, "queue", "start", "--jobs", str(jobs)], cwd=repo, env={**env, "MNISTFLOW_THREADS": str(threads_per_job(jobs))}, check=True, capture_output=True)
+    subprocess.run(
+        [dvc, "queue", "start", "--jobs", str(jobs)],
+        cwd=repo,
+        env={**env, "MNISTFLOW_THREADS": str(threads_per_job(jobs))},
+        check=True,
+        capture_output=True,
+    )
     status = wait_until(lambda s: not re.search(r"\b(Queued|Running)\b", s), timeout_s, "the queue did not finish")
     seconds = time.monotonic() - start
     if "Failed" in status:
@@ -179,7 +201,14 @@ def run_reference(main_py: Path, mirror: Path, epochs: int, env: dict[str, str])
     rows = []
     start = last = time.monotonic()
     # -u: its lines as they happen (a piped Python buffers them), so each epoch is timed as it ends.
-    proc = subprocess.Popen([sys.executable, "-u", "main.py", "--no-accel", "--epochs", str(epochs), "--log-interval", "100000"], cwd=work / "run", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-u", "main.py", "--no-accel", "--epochs", str(epochs), "--log-interval", "100000"],
+        cwd=work / "run",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output = []
     for line in proc.stdout:
         output.append(line)
@@ -191,7 +220,9 @@ def run_reference(main_py: Path, mirror: Path, epochs: int, env: dict[str, str])
     proc.wait()
     shutil.rmtree(work, ignore_errors=True)
     if proc.returncode or not rows:
-        sys.exit(f"the reference example failed (exit {proc.returncode}; it needs a main.py with --no-accel):\n{''.join(output[-20:])}")
+        sys.exit(
+            f"the reference example failed (exit {proc.returncode}; it needs a main.py with --no-accel):\n{''.join(output[-20:])}"
+        )
     print(f"  reference total {time.monotonic() - start:.0f} s")
     return rows
 
@@ -199,7 +230,12 @@ def run_reference(main_py: Path, mirror: Path, epochs: int, env: dict[str, str])
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reference", type=Path, help="pytorch/examples' mnist/main.py, run beside the deep CNN")
-    parser.add_argument("--reference-epochs", type=int, default=REFERENCE_EPOCHS, help="fewer: the rest is extrapolated from its later epochs")
+    parser.add_argument(
+        "--reference-epochs",
+        type=int,
+        default=REFERENCE_EPOCHS,
+        help="fewer: the rest is extrapolated from its later epochs",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the temporary clone")
     args = parser.parse_args()
     mirror = os.environ.get("MNIST_MIRROR")
@@ -226,22 +262,50 @@ def main() -> None:
         model = name.split("@", 1)[1] if name.startswith("evaluate@") else None
         if model and (repo / "metrics" / f"{model}.json").is_file():
             acc = f"{json.loads((repo / 'metrics' / f'{model}.json').read_text())['accuracy']:.2%}"
-        print(f"| {name} | {info['wall']:.1f} s | {f'{len(epochs)} in {sum(epochs):.1f} s' if epochs else ''} | {fixed:.1f} s | {speed} | {info['rss'] / 2**20:,.0f} MiB | {acc} |")
+        print(
+            f"| {name} | {info['wall']:.1f} s | {f'{len(epochs)} in {sum(epochs):.1f} s' if epochs else ''} | {fixed:.1f} s | {speed} | {info['rss'] / 2**20:,.0f} MiB | {acc} |"
+        )
     peak = max((info["rss"] for info in stages.values()), default=0)
-    print(f"\nfull `dvc repro --force` from an empty cache: {total:.0f} s ({total / 60:.1f} min), peak RSS {peak / 2**20:,.0f} MiB")
-    changed = subprocess.run(["git", "diff", "--name-only"], cwd=repo, capture_output=True, text=True, check=True).stdout.split()
+    print(
+        f"\nfull `dvc repro --force` from an empty cache: {total:.0f} s ({total / 60:.1f} min), peak RSS {peak / 2**20:,.0f} MiB"
+    )
+    changed = subprocess.run(
+        ["git", "diff", "--name-only"], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout.split()
     if changed:
-        print(f"git-tracked files that differ from the commit: {len(changed)} ({', '.join(changed[:6])}{', ...' if len(changed) > 6 else ''})")
+        print(
+            f"git-tracked files that differ from the commit: {len(changed)} ({', '.join(changed[:6])}{', ...' if len(changed) > 6 else ''})"
+        )
     else:
-        print("git-tracked files that differ from the commit: none (dvc.lock, metrics, plots, summaries byte-identical)")
+        print(
+            "git-tracked files that differ from the commit: none (dvc.lock, metrics, plots, summaries byte-identical)"
+        )
     print(f"no-op `dvc repro`: {timed([str(VENV_BIN / 'dvc'), 'repro'], repo, env):.1f} s")
     subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
-    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.invalid", "commit", "--allow-empty", "-qm", "bench run"], cwd=repo, check=True)
-    print(f"`dvc exp run -S init.k1=0.5`: {timed([str(VENV_BIN / 'dvc'), 'exp', 'run', '-S', 'init.k1=0.5'], repo, env):.1f} s")
+    subprocess.run(
+        [
+            "git",
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.invalid",
+            "commit",
+            "--allow-empty",
+            "-qm",
+            "bench run",
+        ],
+        cwd=repo,
+        check=True,
+    )
+    print(
+        f"`dvc exp run -S init.k1=0.5`: {timed([str(VENV_BIN / 'dvc'), 'exp', 'run', '-S', 'init.k1=0.5'], repo, env):.1f} s"
+    )
 
     for jobs, values in ((1, ("0.4", "0.6")), (2, ("0.45", "0.55"))):
         seconds = run_queue(repo, env, jobs, values)
-        print(f"2-experiment queue (`dvc exp run --queue -S init.k1=...` x 2, then `MNISTFLOW_THREADS={threads_per_job(jobs)} dvc queue start --jobs {jobs}`): {seconds:.1f} s")
+        print(
+            f"2-experiment queue (`dvc exp run --queue -S init.k1=...` x 2, then `MNISTFLOW_THREADS={threads_per_job(jobs)} dvc queue start --jobs {jobs}`): {seconds:.1f} s"
+        )
 
     deep = stages.get("train@deepcnn")
     if args.reference and deep:
@@ -259,7 +323,9 @@ def main() -> None:
             d = f"{deep['epochs'][i]:.1f} | {accs[i]:.2%}" if i < len(deep["epochs"]) else " | "
             print(f"| {i + 1} | {r} | {d} |")
         ref_total = sum(s for s, _ in ref)
-        print(f"\nreference {len(ref)} epochs: {ref_total:.0f} s, {ref[-1][1]:.2%}; deepcnn stage: {deep['wall']:.0f} s, {accs[-1]:.2%}")
+        print(
+            f"\nreference {len(ref)} epochs: {ref_total:.0f} s, {ref[-1][1]:.2%}; deepcnn stage: {deep['wall']:.0f} s, {accs[-1]:.2%}"
+        )
         if len(ref) < REFERENCE_EPOCHS:  # its own 14-epoch recipe, at the pace of its later epochs
             pace = sum(s for s, _ in ref[1:]) / (len(ref) - 1) if len(ref) > 1 else ref[0][0]
             ref_total = ref[0][0] + pace * (REFERENCE_EPOCHS - 1)

@@ -11,6 +11,7 @@ is NumPy within 2x of torch. Timings are wall-clock and suffer from anything els
 the machine (multi-threaded BLAS degrades sharply when a core is busy elsewhere): use --epochs 3
 (best epoch reported) and compare figures taken at the same time.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -101,7 +102,9 @@ def versions(engine: str) -> str:
     try:
         from threadpoolctl import threadpool_info
 
-        blas = ", ".join(f"{p['internal_api']} {p['num_threads']} threads" for p in threadpool_info() if p["user_api"] == "blas")
+        blas = ", ".join(
+            f"{p['internal_api']} {p['num_threads']} threads" for p in threadpool_info() if p["user_api"] == "blas"
+        )
     except ImportError:
         pass
     return f"numpy {np.__version__}" + (f", {blas}" if blas else "")
@@ -118,7 +121,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=54000)
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs per run; the best is reported")
-    parser.add_argument("--threads", type=int, help="limit BLAS/OpenMP threads of both engines (default: library defaults)")
+    parser.add_argument(
+        "--threads", type=int, help="limit BLAS/OpenMP threads of both engines (default: library defaults)"
+    )
     parser.add_argument("--engine", choices=("numpy", "torch"), help=argparse.SUPPRESS)  # child process
     parser.add_argument("--arch", choices=list(ARCHS), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -126,7 +131,9 @@ def main() -> None:
         child(args)
         return
 
-    print(f"{args.samples} samples x 784 float32, batch {args.batch_size}, Adam; seconds per epoch (best of {args.epochs})")
+    print(
+        f"{args.samples} samples x 784 float32, batch {args.batch_size}, Adam; seconds per epoch (best of {args.epochs})"
+    )
     env = dict(os.environ)
     if args.threads:
         for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -134,12 +141,28 @@ def main() -> None:
     for arch in ARCHS:
         best = {}
         for engine in ("numpy", "torch"):
-            command = [sys.executable, __file__, "--engine", engine, "--arch", arch, "--samples", str(args.samples),
-                       "--batch-size", str(args.batch_size), "--epochs", str(args.epochs)]
-            result = json.loads(subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout.splitlines()[-1])
+            command = [
+                sys.executable,
+                __file__,
+                "--engine",
+                engine,
+                "--arch",
+                arch,
+                "--samples",
+                str(args.samples),
+                "--batch-size",
+                str(args.batch_size),
+                "--epochs",
+                str(args.epochs),
+            ]
+            result = json.loads(
+                subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout.splitlines()[-1]
+            )
             best[engine] = min(result["times"])
             rate = args.samples / best[engine]
-            print(f"{arch:18s} {engine:5s}  {best[engine]:6.2f} s/epoch  ({rate:7.0f} samples/s)   [{result['versions']}]")
+            print(
+                f"{arch:18s} {engine:5s}  {best[engine]:6.2f} s/epoch  ({rate:7.0f} samples/s)   [{result['versions']}]"
+            )
         print(f"{arch:18s} numpy / torch = {best['numpy'] / best['torch']:.2f}x")
 
 

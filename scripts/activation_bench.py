@@ -6,6 +6,7 @@ The sweep's epoch times come from queue logs of a machine others share; this mea
 activations' own cost side by side: the same random batch of 128, Adam, the families
 interleaved so that a busy moment slows them all alike; the median of 7 rounds of 30 steps.
 """
+
 from __future__ import annotations
 
 import statistics
@@ -31,7 +32,17 @@ CASES = {
 
 
 def network(settings: dict) -> torch.nn.Module:
-    model = MLPModel(**{"hidden": (256, 128), "share_k": "network", "dropout": 0.0, "degree": 1, "denominator": 0, "span": 0.0, **settings})
+    model = MLPModel(
+        **{
+            "hidden": (256, 128),
+            "share_k": "network",
+            "dropout": 0.0,
+            "degree": 1,
+            "denominator": 0,
+            "span": 0.0,
+            **settings,
+        }
+    )
     arch, kwargs = mlp_spec(model, InitSection(k0=0.0, k1=1.0, sampling="constant", spread=0.1), seed=0)
     return build_model(arch, kwargs)
 

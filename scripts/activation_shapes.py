@@ -7,6 +7,7 @@ the table's order (best validation accuracy first): g(x) before training (dashed
 last epoch, each over the middle 99% of the pre-activations its layers saw (the history's
 x_lo/x_hi columns), from the experiment's committed plots/ann/history.csv.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,7 +29,9 @@ import numpy as np  # noqa: E402
 
 def history(rev: str) -> list[dict]:
     """The experiment's per-epoch history, as committed in its git ref."""
-    text = subprocess.run(["git", "show", f"{rev}:plots/ann/history.csv"], capture_output=True, text=True, check=True).stdout
+    text = subprocess.run(
+        ["git", "show", f"{rev}:plots/ann/history.csv"], capture_output=True, text=True, check=True
+    ).stdout
     return [{k: _parse_number(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
 
 
@@ -54,14 +57,18 @@ def main() -> None:
     rows = [r for r in load(args.prefix) if r["params"]["ann"]["model"]["activation"] != "relu"]
     rows.sort(key=lambda r: -r["metrics"]["val_acc"])
     cols = 4
-    fig, axes = plt.subplots(math.ceil(len(rows) / cols), cols, figsize=(3.4 * cols, 2.9 * math.ceil(len(rows) / cols)), squeeze=False)
+    fig, axes = plt.subplots(
+        math.ceil(len(rows) / cols), cols, figsize=(3.4 * cols, 2.9 * math.ceil(len(rows) / cols)), squeeze=False
+    )
     for ax, row in zip(axes.flat, rows):
         model = row["params"]["ann"]["model"]
         title = f"{row['name']}: {family(model)}\nval {row['metrics']['val_acc']:.2%}, test {row['metrics']['test_acc']:.2%}"
         panel(ax, history(row["rev"]), float(model.get("span", 0.0)), title)
-    for ax in list(axes.flat)[len(rows):]:
+    for ax in list(axes.flat)[len(rows) :]:
         ax.axis("off")
-    fig.suptitle("ann 256-128, 10 epochs: the learned g(x) over the pre-activations its layers saw (middle 99%)", fontsize=11)
+    fig.suptitle(
+        "ann 256-128, 10 epochs: the learned g(x) over the pre-activations its layers saw (middle 99%)", fontsize=11
+    )
     fig.tight_layout()
     print(_save(fig, Path(args.out)))
 

@@ -8,6 +8,7 @@ experiment's queue log (`dvc queue logs NAME`: the median of its epochs' seconds
 included; "—" once the log is gone). Choose on the validation column; the test column is
 there to be read beside it, never to choose by.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,7 +34,9 @@ def load(prefix: str) -> list[dict[str, Any]]:
         shown = exp_show(all_commits=True)
     except RuntimeError as exc:
         sys.exit(str(exc))
-    rows = [{**r, "metrics": r["metrics"].get("metrics/ann-train.json", {})} for r in shown if r["name"].startswith(prefix)]
+    rows = [
+        {**r, "metrics": r["metrics"].get("metrics/ann-train.json", {})} for r in shown if r["name"].startswith(prefix)
+    ]
     rows = [r for r in rows if r["metrics"]]
     if not rows:
         sys.exit(f"no finished experiment named {prefix}*; run the sweep in docs/activations.md first")

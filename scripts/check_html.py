@@ -152,22 +152,42 @@ class DevTools:
             os.dup2(w, 4)
 
         args = [
-            exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-            "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            "--disable-extensions", "--disable-default-apps", "--no-first-run",
-            "--no-default-browser-check", "--mute-audio", "--hide-scrollbars",
-            "--disable-breakpad", "--disable-crash-reporter",
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-extensions",
+            "--disable-default-apps",
+            "--no-first-run",
+            "--no-default-browser-check",
+            "--mute-audio",
+            "--hide-scrollbars",
+            "--disable-breakpad",
+            "--disable-crash-reporter",
             # No network at all: every connection (loopback included) goes to a dead proxy, and
             # no host name resolves. file: and data: pages are not affected.
-            "--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+            "--proxy-server=127.0.0.1:9",
+            "--proxy-bypass-list=<-loopback>",
             "--host-resolver-rules=MAP * ~NOTFOUND",
-            f"--user-data-dir={self.profile}", f"--window-size={width},{height}",
-            "--remote-debugging-pipe", "about:blank",
+            f"--user-data-dir={self.profile}",
+            f"--window-size={width},{height}",
+            "--remote-debugging-pipe",
+            "about:blank",
         ]
         try:
             self.proc = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=self.stderr, stderr=self.stderr,
-                preexec_fn=child_fds, close_fds=False, start_new_session=True)
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=self.stderr,
+                stderr=self.stderr,
+                preexec_fn=child_fds,
+                close_fds=False,
+                start_new_session=True,
+            )
         except OSError as e:
             self.close()
             raise BrowserError(f"cannot start {exe}: {e}") from None
@@ -182,9 +202,9 @@ class DevTools:
             message["sessionId"] = session
         data = json.dumps(message).encode() + b"\0"
         while data:
-            data = data[os.write(self.to_browser, data):]
+            data = data[os.write(self.to_browser, data) :]
         until = min(time.monotonic() + 20, self.deadline + 20)  # an answer within 20 s, at most
-        while True:                                                 # 20 s past the deadline
+        while True:  # 20 s past the deadline
             reply = self._read(until=until)
             if reply.get("id") == self.next_id:
                 if "error" in reply:
@@ -268,8 +288,9 @@ def find_browser(given: str | None) -> str:
     raise BrowserError("no Chromium on PATH (Debian: apt-get install -y --no-install-recommends chromium)")
 
 
-def check(page: Path, browser: str, timeout: float, settle: float, width: int,
-          screenshot: Path | None, verbose: bool = False) -> tuple[bool, str]:
+def check(
+    page: Path, browser: str, timeout: float, settle: float, width: int, screenshot: Path | None, verbose: bool = False
+) -> tuple[bool, str]:
     """Open `page` offline; return (every plot rendered and nothing else wrong, one-line summary)."""
     deadline = time.monotonic() + timeout
     tools = DevTools(browser, width, 900, deadline)
@@ -278,9 +299,16 @@ def check(page: Path, browser: str, timeout: float, settle: float, width: int,
         session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
         for method in ("Page.enable", "Runtime.enable", "Network.enable"):
             tools.send(method, session=session)
-        tools.send("Network.emulateNetworkConditions", {
-            "offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1,
-        }, session=session)
+        tools.send(
+            "Network.emulateNetworkConditions",
+            {
+                "offline": True,
+                "latency": 0,
+                "downloadThroughput": -1,
+                "uploadThroughput": -1,
+            },
+            session=session,
+        )
         navigated = tools.send("Page.navigate", {"url": page.as_uri()}, session=session)
         if navigated.get("errorText"):
             return False, f"cannot open the page: {navigated['errorText']}"
@@ -291,11 +319,11 @@ def check(page: Path, browser: str, timeout: float, settle: float, width: int,
         state, previous, stable_since = {"plots": []}, None, time.monotonic()
         while True:
             tools.pump(0.25)
-            state = tools.send("Runtime.evaluate", {"expression": CHECK_JS, "returnByValue": True},
-                               session=session)["result"].get("value") or {"plots": []}
+            state = tools.send("Runtime.evaluate", {"expression": CHECK_JS, "returnByValue": True}, session=session)[
+                "result"
+            ].get("value") or {"plots": []}
             plots = state["plots"]
-            done = (loaded() and state.get("ready") == "complete"
-                    and state.get("url", "about:blank") != "about:blank")
+            done = loaded() and state.get("ready") == "complete" and state.get("url", "about:blank") != "about:blank"
             if done and plots and all(p["ok"] for p in plots):
                 break
             signature = json.dumps(plots)
@@ -309,10 +337,18 @@ def check(page: Path, browser: str, timeout: float, settle: float, width: int,
 
         if screenshot is not None:
             size = tools.send("Page.getLayoutMetrics", session=session)["cssContentSize"]
-            clip = {"x": 0, "y": 0, "width": max(1, min(int(size["width"]), 4 * width)),
-                    "height": max(1, min(int(size["height"]), MAX_SCREENSHOT_HEIGHT)), "scale": 1}
-            shot = tools.send("Page.captureScreenshot", {
-                "format": "png", "captureBeyondViewport": True, "clip": clip}, session=session)
+            clip = {
+                "x": 0,
+                "y": 0,
+                "width": max(1, min(int(size["width"]), 4 * width)),
+                "height": max(1, min(int(size["height"]), MAX_SCREENSHOT_HEIGHT)),
+                "scale": 1,
+            }
+            shot = tools.send(
+                "Page.captureScreenshot",
+                {"format": "png", "captureBeyondViewport": True, "clip": clip},
+                session=session,
+            )
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             screenshot.write_bytes(base64.b64decode(shot["data"]))
     except TimeoutError:
@@ -338,15 +374,22 @@ def check(page: Path, browser: str, timeout: float, settle: float, width: int,
         listed = ", ".join(f"{p['name']} ({p['why']})" for p in missing[:3])
         more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
         problems.append(f"not rendered: {listed}{more}")
+
     def remote(url: str) -> bool:  # file://host/… is a protocol-relative //host/… on a file page
         return not url.startswith(LOCAL_SCHEMES) or re.match(r"file://(?!/|localhost/)", url) is not None
 
-    network = list(dict.fromkeys(e["params"]["request"]["url"] for e in tools.events
-                                 if e["method"] == "Network.requestWillBeSent"
-                                 and remote(e["params"]["request"]["url"])))
+    network = list(
+        dict.fromkeys(
+            e["params"]["request"]["url"]
+            for e in tools.events
+            if e["method"] == "Network.requestWillBeSent" and remote(e["params"]["request"]["url"])
+        )
+    )
     if network:
-        problems.append(f"tried to load {len(network)} network resource(s), blocked: {network[0][:100]}"
-                        + (" …" if len(network) > 1 else ""))
+        problems.append(
+            f"tried to load {len(network)} network resource(s), blocked: {network[0][:100]}"
+            + (" …" if len(network) > 1 else "")
+        )
     errors = []
     for e in tools.events:
         if e["method"] == "Runtime.exceptionThrown":
@@ -363,21 +406,30 @@ def check(page: Path, browser: str, timeout: float, settle: float, width: int,
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("page", type=Path, help="the HTML file to check")
-    parser.add_argument("--screenshot", type=Path, metavar="PNG",
-                        help="also save a screenshot (PNG) of the whole page, at most 16384 px tall")
-    parser.add_argument("--timeout", type=float, default=60.0,
-                        help="give up after this many seconds in all (default 60)")
-    parser.add_argument("--settle", type=float, default=3.0,
-                        help="after the page has loaded, stop waiting once nothing changed for "
-                             "this many seconds (default 3)")
+    parser.add_argument(
+        "--screenshot",
+        type=Path,
+        metavar="PNG",
+        help="also save a screenshot (PNG) of the whole page, at most 16384 px tall",
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=60.0, help="give up after this many seconds in all (default 60)"
+    )
+    parser.add_argument(
+        "--settle",
+        type=float,
+        default=3.0,
+        help="after the page has loaded, stop waiting once nothing changed for this many seconds (default 3)",
+    )
     parser.add_argument("--width", type=int, default=1280, help="viewport width in CSS pixels")
-    parser.add_argument("--verbose", "-v", action="store_true",
-                        help="also list every plot found and what was checked")
-    parser.add_argument("--browser", help="the Chromium executable (default: the first on PATH of "
-                                          + ", ".join(BROWSERS) + ")")
+    parser.add_argument("--verbose", "-v", action="store_true", help="also list every plot found and what was checked")
+    parser.add_argument(
+        "--browser", help="the Chromium executable (default: the first on PATH of " + ", ".join(BROWSERS) + ")"
+    )
     args = parser.parse_args(argv)
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so the browser is killed on the way out
@@ -386,8 +438,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         browser = find_browser(args.browser)
-        ok, line = check(args.page.resolve(), browser, args.timeout, args.settle, args.width,
-                         args.screenshot, args.verbose)
+        ok, line = check(
+            args.page.resolve(), browser, args.timeout, args.settle, args.width, args.screenshot, args.verbose
+        )
     except BrowserError as e:
         print(f"error: {args.page}: {e}", file=sys.stderr)
         return 2

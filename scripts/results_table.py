@@ -7,6 +7,7 @@ in dvc.yaml, so the table always shows what `dvc metrics show` shows; the seed f
 are the project's targets (each model's entry in dvc.yaml's `vars: models`). The report stage's page
 (reports/index.html) shows the same rows.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -13,6 +13,7 @@ runs with ``dvc queue start --jobs J``; jobs that run together split the cores
 (``MNISTFLOW_THREADS``, set to cores / J when unset). ``--collect-only`` reprints the table
 from the experiments of this commit without running anything. docs/robustness.md has the why.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -63,7 +64,9 @@ def ours(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
     return [row for row in rows if str(row["name"]).startswith(f"{PREFIX}-")]
 
 
-def results(rows: Sequence[Mapping[str, Any]], models: Sequence[str], seeds: Sequence[int]) -> dict[str, dict[int, dict[str, float]]]:
+def results(
+    rows: Sequence[Mapping[str, Any]], models: Sequence[str], seeds: Sequence[int]
+) -> dict[str, dict[int, dict[str, float]]]:
     """model -> seed -> measure -> value, from the finished ``seeds-*`` experiments. Each model's
     result for a seed is read from the first experiment that trained it with that seed (any
     other holds the same bytes: training is deterministic)."""
@@ -110,7 +113,9 @@ def missing(found: Mapping[str, Mapping[int, Any]], seeds: Sequence[int]) -> lis
 
 def dvc(args: Sequence[str], env: Mapping[str, str] | None = None) -> str:
     """Run ``dvc args`` in the project; its stdout, or :class:`SeedsError` with its last error line."""
-    proc = subprocess.run([DVC, *args], cwd=ROOT, env=None if env is None else dict(env), capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [DVC, *args], cwd=ROOT, env=None if env is None else dict(env), capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
         raise SeedsError(f"`dvc {' '.join(args)}` failed: {lines[-1] if lines else f'exit status {proc.returncode}'}")
@@ -150,33 +155,54 @@ def wait(names: Sequence[str], poll_s: float) -> list[str]:
         time.sleep(poll_s)
 
 
-def run_seeds(models: Sequence[str], all_models: Sequence[str], seeds: Sequence[int], jobs: int, poll_s: float) -> list[str]:
+def run_seeds(
+    models: Sequence[str], all_models: Sequence[str], seeds: Sequence[int], jobs: int, poll_s: float
+) -> list[str]:
     """Queue the seeds' experiments not on this commit yet, run the queue, wait; the failed ones."""
     existing = {row["name"] for row in exp_show()}
     names = []
     for seed in seeds:
         name = experiment_name(seed, models, all_models)
         if name in existing:
-            print(f"{name}: on this commit already, collected as it is (`dvc exp remove {name}` to run it again)", file=sys.stderr)
+            print(
+                f"{name}: on this commit already, collected as it is (`dvc exp remove {name}` to run it again)",
+                file=sys.stderr,
+            )
             continue
         queue(name, seed, models)
         names.append(name)
     if not names:
         return []
     env = queue_env(jobs, os.environ)
-    print(f"running {len(names)} experiment(s), {jobs} at a time ({THREADS_ENV}={env.get(THREADS_ENV, 'unset')}); `dvc queue logs <name>` shows one's output", file=sys.stderr)
+    print(
+        f"running {len(names)} experiment(s), {jobs} at a time ({THREADS_ENV}={env.get(THREADS_ENV, 'unset')}); `dvc queue logs <name>` shows one's output",
+        file=sys.stderr,
+    )
     dvc(["queue", "start", "--jobs", str(jobs)], env)
     return wait(names, poll_s)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__.split("\n\n", 1)[1])
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
     all_models = paths.pipeline_models(ROOT / paths.DVC_YAML)
-    parser.add_argument("--models", nargs="+", choices=all_models, default=all_models, metavar="MODEL", help=f"models to train (default: all of {', '.join(all_models)})")
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        choices=all_models,
+        default=all_models,
+        metavar="MODEL",
+        help=f"models to train (default: all of {', '.join(all_models)})",
+    )
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2], help="train.seed values (default: 0 1 2)")
     parser.add_argument("--jobs", type=int, default=1, help="experiments run at once (default 1; they split the cores)")
     parser.add_argument("--poll", type=float, default=15.0, help="seconds between looks at the queue")
-    parser.add_argument("--collect-only", action="store_true", help="only print the table of the experiments already run")
+    parser.add_argument(
+        "--collect-only", action="store_true", help="only print the table of the experiments already run"
+    )
     args = parser.parse_args(argv)
     models = [m for m in all_models if m in args.models]  # the pipeline's order, each once
     seeds = sorted(set(args.seeds))
@@ -189,11 +215,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"seeds: {exc}", file=sys.stderr)
         return 1
     for name in failed:
-        print(f"{name}: failed; `dvc queue logs {name}` shows why, `dvc exp remove {name}` then this command runs it again", file=sys.stderr)
+        print(
+            f"{name}: failed; `dvc queue logs {name}` shows why, `dvc exp remove {name}` then this command runs it again",
+            file=sys.stderr,
+        )
     print(table(found), end="")
     lacking = missing(found, seeds)
     if lacking:
-        hint = "run `python scripts/seeds.py` with the same --models and --seeds" if args.collect_only else "see the failures above"
+        hint = (
+            "run `python scripts/seeds.py` with the same --models and --seeds"
+            if args.collect_only
+            else "see the failures above"
+        )
         print(f"no results for {', '.join(lacking)}; {hint}", file=sys.stderr)
     return 1 if failed or lacking else 0
 

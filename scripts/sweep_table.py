@@ -5,6 +5,7 @@
 Lists every experiment whose name starts with the prefix (the sweep README describes), with
 the hidden layers, activation and backend it ran with and the test metrics of `ann`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,9 @@ def table(rows: list[dict[str, Any]]) -> str:
         "| experiment | hidden layers | activation | backend | epochs | test accuracy | F1 | log-loss |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for row in sorted(rows, key=lambda r: (len(r["params"]["ann"]["model"]["hidden"]), r["params"]["ann"]["model"]["hidden"])):
+    for row in sorted(
+        rows, key=lambda r: (len(r["params"]["ann"]["model"]["hidden"]), r["params"]["ann"]["model"]["hidden"])
+    ):
         ann = row["params"]["ann"]
         m = row["metrics"].get("metrics/ann.json", {})
         acc = f"{m['accuracy']:.2%}" if "accuracy" in m else "—"

@@ -12,6 +12,7 @@ full collection walks again) and to loops that make few reference cycles, so col
 costs time, and at exit the interpreter's last collection would walk the whole heap again
 (docs/speed.md has the measurements).
 """
+
 from __future__ import annotations
 
 import gc
@@ -33,7 +34,10 @@ def run(main: Callable[[], object]) -> None:
     try:
         main()
     except Interrupted as exc:
-        print(with_restore_hint(f"interrupted {exc.where}" if exc.where else "interrupted; nothing written"), file=sys.stderr)
+        print(
+            with_restore_hint(f"interrupted {exc.where}" if exc.where else "interrupted; nothing written"),
+            file=sys.stderr,
+        )
         sys.exit(128 + exc.signum)
     except (UserError, FileNotFoundError) as exc:
         print(with_restore_hint(f"error: {exc}"), file=sys.stderr)

@@ -1,4 +1,5 @@
 """Stage download: the four MNIST .gz files into data/raw/, verified by content SHA-256."""
+
 from stages import run
 
 

@@ -2,6 +2,7 @@
 
 Usage: python -m stages.evaluate MODEL
 """
+
 import sys
 
 from stages import run

@@ -2,6 +2,7 @@
 
 Usage: python -m stages.plot MODEL
 """
+
 import sys
 
 from stages import run

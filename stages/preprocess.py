@@ -1,5 +1,6 @@
 """Stage preprocess: validate the IDX files, then shuffle, split and normalise into data/processed/,
 with a perturbed copy of the test split (test_perturbed.npz)."""
+
 from stages import run
 
 

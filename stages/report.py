@@ -3,6 +3,7 @@ figures and params.
 
 Usage: python -m stages.report   (the models are dvc.yaml's `vars: models`)
 """
+
 import sys
 
 from stages import run

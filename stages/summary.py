@@ -2,6 +2,7 @@
 
 Usage: python -m stages.summary   (the models are dvc.yaml's `vars: models`)
 """
+
 import sys
 
 from stages import run

@@ -2,6 +2,7 @@
 
 Usage: python -m stages.track [MODEL ...]   (default: every model of dvc.yaml's `vars: models`)
 """
+
 import sys
 
 from stages import run

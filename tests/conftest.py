@@ -1,6 +1,7 @@
 """Shared test fixtures and helpers: small, generated MNIST-format data (never the real MNIST),
 config objects for unit tests, and what the end-to-end tests use to run the pipeline in a copy of
 the project (its venv, `run`, `git`, `copy_project`, `edit_params`, `base_env`)."""
+
 from __future__ import annotations
 
 import gzip
@@ -69,14 +70,28 @@ def tiny_mnist(tmp_path_factory) -> tuple[Path, dict[str, str]]:
 # The code has no defaults (params.yaml writes every value); these are the tests' own baselines:
 # a small, quick, constant-rate, CPU, float32 training without augmentation.
 
+
 def training(**overrides):
     from mnistflow.config import AugmentSettings, MLPTraining
 
     values = dict(
-        seed=0, epochs=20, batch_size=128, optimizer="adam", lr=1e-3, momentum=0.9, weight_decay=0.0,
-        schedule="constant", warmup_epochs=0.0, device="cpu", log_every=50, train_eval_size=0,
-        augment=AugmentSettings(degrees=0.0, translate=0.0, scale=0.0), amp="none", channels_last=False,
-        label_smoothing=0.0, backend="torch",
+        seed=0,
+        epochs=20,
+        batch_size=128,
+        optimizer="adam",
+        lr=1e-3,
+        momentum=0.9,
+        weight_decay=0.0,
+        schedule="constant",
+        warmup_epochs=0.0,
+        device="cpu",
+        log_every=50,
+        train_eval_size=0,
+        augment=AugmentSettings(degrees=0.0, translate=0.0, scale=0.0),
+        amp="none",
+        channels_last=False,
+        label_smoothing=0.0,
+        backend="torch",
     )
     values.update(overrides)
     return MLPTraining(**values)
@@ -85,13 +100,27 @@ def training(**overrides):
 def mlp_model(**overrides):
     from mnistflow.config import MLPModel
 
-    return MLPModel(**{"arch": "mlp", "activation": "learnable", "hidden": (256, 128), "share_k": "network", "dropout": 0.0, "degree": 1, "denominator": 0, "span": 0.0, **overrides})
+    return MLPModel(
+        **{
+            "arch": "mlp",
+            "activation": "learnable",
+            "hidden": (256, 128),
+            "share_k": "network",
+            "dropout": 0.0,
+            "degree": 1,
+            "denominator": 0,
+            "span": 0.0,
+            **overrides,
+        }
+    )
 
 
 def cnn_model(**overrides):
     from mnistflow.config import CNNModel
 
-    return CNNModel(**{"arch": "lenet5", "channels": (6, 16), "dense": (120, 84), "dropout": 0.0, "dense_dropout": 0.0, **overrides})
+    return CNNModel(
+        **{"arch": "lenet5", "channels": (6, 16), "dense": (120, 84), "dropout": 0.0, "dense_dropout": 0.0, **overrides}
+    )
 
 
 def init_section(**overrides):
@@ -162,7 +191,11 @@ def base_env() -> dict[str, str]:
     """The caller's environment with the project's venv first on PATH and none of its pipeline settings."""
     # Nothing of the caller's pipeline settings: CI exports MNIST_MIRROR (the real MNIST), and each
     # test that downloads names its own generated mirror.
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_", "GIT_", "MNISTFLOW_")) and k != "MNIST_MIRROR"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DVC_", "MLFLOW_", "GIT_", "MNISTFLOW_")) and k != "MNIST_MIRROR"
+    }
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
     env["DVC_NO_ANALYTICS"] = "1"
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
@@ -223,7 +256,13 @@ def edit_params(path: Path, checksums: dict[str, str]) -> None:
 
 def snapshot(repo: Path) -> dict[str, str]:
     """SHA-256 of the train stage's outputs and the data (what a failure must not touch)."""
-    files = ["models/ann.pt", "plots/ann/history.csv", "plots/ann/steps.csv", "metrics/ann-train.json", *(f"data/processed/{n}" for n in ("train.npz", "val.npz", "test.npz", "info.json"))]
+    files = [
+        "models/ann.pt",
+        "plots/ann/history.csv",
+        "plots/ann/steps.csv",
+        "metrics/ann-train.json",
+        *(f"data/processed/{n}" for n in ("train.npz", "val.npz", "test.npz", "info.json")),
+    ]
     return {f: hashlib.sha256((repo / f).read_bytes()).hexdigest() for f in files}
 
 
@@ -235,7 +274,9 @@ def error_lines(stderr: str) -> list[str]:
 RESTORE = re.compile(r"; `([^`]+)` brings back the last good outputs$")
 # What brings train@ann's outputs back: DVC's cache has the checkpoint and test answers, git the
 # metrics and plot data (`dvc checkout` skips `cache: false` outputs).
-RESTORE_ANN = "dvc checkout train@ann && git checkout -- metrics/ann-train.json plots/ann/steps.csv plots/ann/history.csv"
+RESTORE_ANN = (
+    "dvc checkout train@ann && git checkout -- metrics/ann-train.json plots/ann/steps.csv plots/ann/history.csv"
+)
 
 
 def restore(repo: Path, env: dict[str, str], line: str) -> None:
@@ -252,7 +293,13 @@ def mlflow_statuses(env: dict[str, str]) -> list[str]:
         "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]);"
         "print(' '.join(r.info.status for r in mlflow.search_runs(search_all_experiments=True, output_format='list', order_by=['attributes.start_time ASC'])))"
     )
-    out = subprocess.run([sys.executable, "-c", code, env["MLFLOW_TRACKING_URI"]], capture_output=True, text=True, timeout=120, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code, env["MLFLOW_TRACKING_URI"]],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return out.stdout.split()
 
 

@@ -1,4 +1,5 @@
 """The learnable activation families (polynomial, rational): values, gradients, config, export."""
+
 from __future__ import annotations
 
 import math
@@ -33,7 +34,10 @@ def test_tangent_beyond_span_keeps_value_and_slope_continuous():
 def test_every_family_starts_as_the_seeds_affine_g():
     x = torch.linspace(-6, 6, 13)
     expected = 0.25 + 1.5 * x
-    for act in (LearnablePolynomial([0.25, 1.5, 0.0, 0.0], span=4.0), LearnableRational([0.25, 1.5, 0.0], [0.0, 0.0], span=4.0)):
+    for act in (
+        LearnablePolynomial([0.25, 1.5, 0.0, 0.0], span=4.0),
+        LearnableRational([0.25, 1.5, 0.0], [0.0, 0.0], span=4.0),
+    ):
         torch.testing.assert_close(act(x), expected)
 
 
@@ -53,7 +57,9 @@ def test_polynomial_gradients_match_finite_differences():
     x = torch.tensor([[-3.5, -1.2, -0.1], [0.0, 0.7, 2.9]], **FLOAT64)  # both sides of span 2
     k = torch.tensor([0.1, 0.9, -0.3, 0.05], **FLOAT64)
     for span in (0.0, 2.0):
-        assert torch.autograd.gradcheck(lambda x, k: with_tangents(lambda t: polynomial(t, k), x, span), (x, k), eps=1e-6, atol=1e-8)
+        assert torch.autograd.gradcheck(
+            lambda x, k: with_tangents(lambda t: polynomial(t, k), x, span), (x, k), eps=1e-6, atol=1e-8
+        )
 
 
 def test_rational_gradients_match_finite_differences_at_zero_and_near_its_would_be_poles():
@@ -69,13 +75,21 @@ def test_rational_gradients_match_finite_differences_at_zero_and_near_its_would_
 
         assert torch.autograd.gradcheck(g, (x, k, b), eps=1e-6, atol=1e-7)
     s = -30.0 * x.detach()
-    assert (1 + torch.nn.functional.softplus(s) - math.log(2))[1].min().item() == pytest.approx(1 - math.log(2), abs=1e-12)
+    assert (1 + torch.nn.functional.softplus(s) - math.log(2))[1].min().item() == pytest.approx(
+        1 - math.log(2), abs=1e-12
+    )
 
 
 def test_mlp_spec_starts_new_coefficients_at_zero_or_draws_them_like_init():
-    _, kwargs = mlp_spec(mlp_model(activation="rational", degree=3, denominator=2, span=4.0), init_section(k0=0.1, k1=0.9), seed=0)
+    _, kwargs = mlp_spec(
+        mlp_model(activation="rational", degree=3, denominator=2, span=4.0), init_section(k0=0.1, k1=0.9), seed=0
+    )
     assert kwargs["k_init"] == [[0.1, 0.9, 0.0, 0.0]] and kwargs["b_init"] == [[0.0, 0.0]] and kwargs["span"] == 4.0
-    _, kwargs = mlp_spec(mlp_model(activation="polynomial", degree=3, share_k="layer", span=4.0), init_section(sampling="uniform", spread=0.1), seed=0)
+    _, kwargs = mlp_spec(
+        mlp_model(activation="polynomial", degree=3, share_k="layer", span=4.0),
+        init_section(sampling="uniform", spread=0.1),
+        seed=0,
+    )
     assert len(kwargs["k_init"]) == 2 and "b_init" not in kwargs
     for k in kwargs["k_init"]:
         assert np.all(np.abs(np.array(k) - [0.0, 1.0, 0.0, 0.0]) <= 0.1) and len(set(k)) == 4
@@ -86,7 +100,9 @@ def test_mlp_spec_starts_new_coefficients_at_zero_or_draws_them_like_init():
 
 def test_rational_mlp_reports_coefficients_and_preactivation_ranges():
     torch.manual_seed(0)
-    _, kwargs = mlp_spec(mlp_model(activation="rational", hidden=(16, 8), degree=2, denominator=1, span=3.0), init_section(), seed=0)
+    _, kwargs = mlp_spec(
+        mlp_model(activation="rational", hidden=(16, 8), degree=2, denominator=1, span=3.0), init_section(), seed=0
+    )
     model = build_model("mlp", kwargs)
     assert model.scalars() == {"k0": 0.0, "k1": 1.0, "k2": 0.0, "b1": 0.0}
     x = torch.rand(200, 28, 28)
@@ -94,7 +110,9 @@ def test_rational_mlp_reports_coefficients_and_preactivation_ranges():
     z = model.hidden[0](x.flatten(1)).detach().flatten().double()
     assert ranges["x_lo_l1"] == pytest.approx(torch.quantile(z, 0.005).item())
     assert ranges["x_hi_l1"] == pytest.approx(torch.quantile(z, 0.995).item())
-    assert set(ranges) == {"span", "x_lo_l1", "x_hi_l1", "x_lo_l2", "x_hi_l2"} and ranges["span"] == 3.0 and model.training
+    assert (
+        set(ranges) == {"span", "x_lo_l1", "x_hi_l1", "x_lo_l2", "x_hi_l2"} and ranges["span"] == 3.0 and model.training
+    )
 
 
 def _params(**model):
@@ -109,9 +127,18 @@ def _params(**model):
     ("model", "message"),
     [
         ({"degree": 3}, "ann.model.degree: is 3, but only activation polynomial or rational reads it; set it to 1"),
-        ({"activation": "polynomial", "denominator": 2, "span": 4.0}, "ann.model.denominator: is 2, but only activation rational reads it; set it to 0"),
-        ({"activation": "relu", "span": 4.0}, "ann.model.span: is 4.0, but only activation polynomial or rational reads it"),
-        ({"activation": "rational", "degree": 3, "span": 4.0}, "ann.model.denominator: must be 1 to 8 for a rational activation"),
+        (
+            {"activation": "polynomial", "denominator": 2, "span": 4.0},
+            "ann.model.denominator: is 2, but only activation rational reads it; set it to 0",
+        ),
+        (
+            {"activation": "relu", "span": 4.0},
+            "ann.model.span: is 4.0, but only activation polynomial or rational reads it",
+        ),
+        (
+            {"activation": "rational", "degree": 3, "span": 4.0},
+            "ann.model.denominator: must be 1 to 8 for a rational activation",
+        ),
         ({"activation": "polynomial", "degree": 12}, "ann.model.degree: must be 1 to 8, got 12"),
         ({"activation": "polynomial", "span": -1.0}, "ann.model.span: must be >= 0"),
     ],
@@ -126,12 +153,21 @@ def test_numpy_backend_refuses_the_new_families_in_one_line():
     raw["ann"]["train"]["backend"] = "numpy"
     with pytest.raises(ConfigError) as info:
         parse_params(raw)
-    assert str(info.value).startswith("params: ann.train.backend: is numpy, whose from-scratch engine has only the affine g and ReLU, not activation rational; set backend: torch.")
+    assert str(info.value).startswith(
+        "params: ann.train.backend: is numpy, whose from-scratch engine has only the affine g and ReLU, not activation rational; set backend: torch."
+    )
     assert "\n" not in str(info.value)
     assert parse_params(_params(activation="polynomial", degree=3, span=4.0)).models["ann"].model.degree == 3
 
 
-@pytest.mark.parametrize("model", [dict(), dict(activation="polynomial", degree=3, span=4.0), dict(activation="rational", degree=3, denominator=2, span=4.0)])
+@pytest.mark.parametrize(
+    "model",
+    [
+        dict(),
+        dict(activation="polynomial", degree=3, span=4.0),
+        dict(activation="rational", degree=3, denominator=2, span=4.0),
+    ],
+)
 def test_each_family_exports_to_pt2_and_serves_through_mlflow(model, tmp_path):
     import mlflow.pyfunc
     import mlflow.pytorch
@@ -147,14 +183,24 @@ def test_each_family_exports_to_pt2_and_serves_through_mlflow(model, tmp_path):
     with torch.no_grad():
         expected = served(pixels).numpy()
     mlflow.pytorch.save_model(
-        served, tmp_path / "model", serialization_format="pt2", input_example=pixels[:2].numpy(),
-        signature=infer_signature(pixels.numpy(), expected), pip_requirements=["torch"],
+        served,
+        tmp_path / "model",
+        serialization_format="pt2",
+        input_example=pixels[:2].numpy(),
+        signature=infer_signature(pixels.numpy(), expected),
+        pip_requirements=["torch"],
     )
     answer = mlflow.pyfunc.load_model(str(tmp_path / "model")).predict(pixels.numpy())
     np.testing.assert_allclose(answer, expected, atol=1e-6)
 
 
-@pytest.mark.parametrize("model", [dict(activation="polynomial", degree=3, span=4.0), dict(activation="rational", degree=3, denominator=2, span=4.0, share_k="layer")])
+@pytest.mark.parametrize(
+    "model",
+    [
+        dict(activation="polynomial", degree=3, span=4.0),
+        dict(activation="rational", degree=3, denominator=2, span=4.0, share_k="layer"),
+    ],
+)
 def test_predict_reads_each_familys_checkpoint(model, tmp_path):
     from mnistflow import checkpoint, predict
     from mnistflow.tasks import MULTICLASS
@@ -178,16 +224,30 @@ def test_history_redraws_the_modules_g():
     act = LearnableRational([0.1, 1.1, 0.4, -0.05], [-0.3, 0.02], span=4.0)
     x = torch.linspace(-7, 7, 57)
     row = {**act.coefficients(), "span": 4.0}
-    np.testing.assert_allclose(activation_values(row, x.numpy().astype(np.float64)), act(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        activation_values(row, x.numpy().astype(np.float64)), act(x).detach().numpy(), rtol=1e-5, atol=1e-5
+    )
     poly = LearnablePolynomial([0.0, 1.2, 0.5, -0.04], span=4.0)
-    np.testing.assert_allclose(activation_values({**poly.coefficients(), "span": 4.0}, x.numpy().astype(np.float64)), poly(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        activation_values({**poly.coefficients(), "span": 4.0}, x.numpy().astype(np.float64)),
+        poly(x).detach().numpy(),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_coefficients_are_named_alike_in_mlflow_and_the_report():
     from mnistflow.report import K_KEY, formula
     from mnistflow.tracking.runs import metric_name
 
-    assert [metric_name(c) for c in ("k0", "k3", "b2", "b1_l2", "x_lo_l1", "span")] == ["k/k0", "k/k3", "k/b2", "k/b1_l2", "x/x_lo_l1", "x/span"]
+    assert [metric_name(c) for c in ("k0", "k3", "b2", "b1_l2", "x_lo_l1", "span")] == [
+        "k/k0",
+        "k/k3",
+        "k/b2",
+        "k/b1_l2",
+        "x/x_lo_l1",
+        "x/span",
+    ]
     assert all(K_KEY.fullmatch(key) for key in ("k0", "k5", "b1", "k2_l1")) and not K_KEY.fullmatch("x_lo_l1")
     assert formula({"k0": 0.1314, "k1": 0.8807}) == "g(x) = 0.1314 + 0.8807·x"
     assert formula({"k0": 0.0156, "k1": 1.1636, "k2": 0.4715, "k3": -0.0371, "b1": -0.34, "b2": -0.046}) == (
@@ -216,7 +276,12 @@ def test_a_rational_network_learns_and_its_history_holds_coefficients_and_ranges
     from conftest import training
     from mnistflow.training import fit, format_row
 
-    history = fit(_family_net(activation="rational", degree=3, denominator=2, span=4.0), splits, training(epochs=3, batch_size=50, lr=0.01), eval_batch_size=100)
+    history = fit(
+        _family_net(activation="rational", degree=3, denominator=2, span=4.0),
+        splits,
+        training(epochs=3, batch_size=50, lr=0.01),
+        eval_batch_size=100,
+    )
     first, last = history.epochs[0], history.last
     assert last["test_acc"] > 0.9 > first["test_acc"]
     assert [first[k] for k in ("k0", "k1", "k2", "k3", "b1", "b2", "span")] == [0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 4.0]
@@ -230,6 +295,12 @@ def test_an_exploding_polynomial_is_stopped_in_one_line(splits):
     from mnistflow.training import Diverged, fit
 
     with pytest.raises(Diverged) as caught:
-        fit(_family_net(activation="polynomial", degree=5), splits, training(epochs=2, batch_size=32, optimizer="sgd", lr=1e3))
+        fit(
+            _family_net(activation="polynomial", degree=5),
+            splits,
+            training(epochs=2, batch_size=32, optimizer="sgd", lr=1e3),
+        )
     assert caught.value.epoch == 1 and set(caught.value.scalars) == {f"k{j}" for j in range(6)}
-    assert str(caught.value).startswith(f"training diverged at epoch 1 of 2, step {caught.value.step}: loss ") and "\n" not in str(caught.value)
+    assert str(caught.value).startswith(
+        f"training diverged at epoch 1 of 2, step {caught.value.step}: loss "
+    ) and "\n" not in str(caught.value)

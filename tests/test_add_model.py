@@ -6,6 +6,7 @@ summarises, tracks and reports it like the five others; `mnistflow predict --mod
 reads digits with it. The one thing it cannot do by itself, a line in each of dvc.yaml's
 cross-model charts (DVC's top-level plots have no foreach), is named by tests/test_dvc_yaml.py.
 """
+
 from __future__ import annotations
 
 import copy
@@ -94,7 +95,12 @@ def test_predict_reads_digits_with_the_new_model(project, tmp_path):
         ink[row, 40 - (row - 14) // 2 : 44 - (row - 14) // 2] = 255
     Image.fromarray(ink).save(picture)
     result = subprocess.run(
-        [str(VENV_BIN / "mnistflow"), "predict", "--model", NEW, str(picture)], cwd=repo, env=env, capture_output=True, text=True, timeout=120
+        [str(VENV_BIN / "mnistflow"), "predict", "--model", NEW, str(picture)],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[0].startswith(f"digit: {NEW} (models/{NEW}.pt")

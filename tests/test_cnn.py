@@ -1,4 +1,5 @@
 """The convolutional models, the binary task, augmentation and the speed options."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -28,14 +29,21 @@ def augment_settings(degrees=0.0, translate=0.0, scale=0.0):
 def test_forward_shapes(n_outputs, shape):
     lenet = dict(channels=(6, 16), dense=(120, 84), dropout=0.0, dense_dropout=0.0)
     deep = dict(dense=(256, 128), dropout=0.25, dense_dropout=0.5)
-    for model in (LeNet5(**lenet, n_outputs=n_outputs), DeepCNN(channels=(32, 48), **deep, n_outputs=n_outputs), DeepCNN(channels=(8, 8, 8), **deep, n_outputs=n_outputs)):
+    for model in (
+        LeNet5(**lenet, n_outputs=n_outputs),
+        DeepCNN(channels=(32, 48), **deep, n_outputs=n_outputs),
+        DeepCNN(channels=(8, 8, 8), **deep, n_outputs=n_outputs),
+    ):
         assert model.eval()(torch.rand(*shape)).shape == (5, n_outputs)
 
 
 def test_lenet5_has_lenet5s_layers_and_parameter_count():
     model = LeNet5(channels=(6, 16), dense=(120, 84), dropout=0.0, dense_dropout=0.0, n_outputs=10)
     convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [(1, 6, (5, 5), (2, 2)), (6, 16, (5, 5), (0, 0))]
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (1, 6, (5, 5), (2, 2)),
+        (6, 16, (5, 5), (0, 0)),
+    ]
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     assert [(l.in_features, l.out_features) for l in linears] == [(16 * 5 * 5, 120), (120, 84), (84, 10)]
     # 156 + 2416 (convolutions) + 48120 + 10164 + 850 (dense) = 61706, LeNet-5's classic count.
@@ -52,7 +60,9 @@ def test_deepcnn_block_order_and_head():
 
 
 def test_cnn_spec_builds_what_params_describe():
-    arch, kwargs = cnn_spec(cnn_model(arch="deepcnn", channels=(16, 32), dense=(64, 32), dropout=0.1, dense_dropout=0.2), n_outputs=1)
+    arch, kwargs = cnn_spec(
+        cnn_model(arch="deepcnn", channels=(16, 32), dense=(64, 32), dropout=0.1, dense_dropout=0.2), n_outputs=1
+    )
     model = build_model(arch, kwargs)
     assert isinstance(model, DeepCNN) and model(torch.rand(2, 28, 28)).shape == (2, 1)
     assert describe(arch, kwargs) == "deep CNN 16-32 / dense 64-32, binary"
@@ -100,11 +110,20 @@ def test_batched_augmentation_equals_torchvisions_affine_image_by_image(fill):
     assert p.tx.abs().max() <= round(0.12 * 28) and torch.equal(p.tx, p.tx.round())  # whole pixels, as v2 shifts
     assert p.angle.abs().max() <= 12 and p.scale.min() >= 0.85 and p.scale.max() <= 1.15
     assert len(set(p.angle.tolist())) == 16  # each image its own transform
-    per_image = torch.stack([
-        v2.functional.affine(image.unsqueeze(0), angle=float(p.angle[i]), translate=[int(p.tx[i]), int(p.ty[i])], scale=float(p.scale[i]),
-                             shear=[0.0, 0.0], interpolation=v2.InterpolationMode.BILINEAR, fill=fill)
-        for i, image in enumerate(x)
-    ]).squeeze(1)
+    per_image = torch.stack(
+        [
+            v2.functional.affine(
+                image.unsqueeze(0),
+                angle=float(p.angle[i]),
+                translate=[int(p.tx[i]), int(p.ty[i])],
+                scale=float(p.scale[i]),
+                shear=[0.0, 0.0],
+                interpolation=v2.InterpolationMode.BILINEAR,
+                fill=fill,
+            )
+            for i, image in enumerate(x)
+        ]
+    ).squeeze(1)
     torch.testing.assert_close(batched, per_image, rtol=0, atol=1e-5)
 
 
@@ -139,8 +158,19 @@ def test_binary_task_trains_a_cnn(splits):
 def test_augmentation_bf16_and_channels_last_train_too(splits):
     seed_everything(0)
     model = DeepCNN(channels=(4, 8), dense=(32, 16), dropout=0.1, dense_dropout=0.1, n_outputs=10)
-    cfg = training(epochs=2, batch_size=32, lr=0.005, device="cpu", amp="bf16", channels_last=True, train_eval_size=100,
-                      augment=augment_settings(degrees=5, translate=0.05), warmup_epochs=0.5, schedule="cosine", label_smoothing=0.1)
+    cfg = training(
+        epochs=2,
+        batch_size=32,
+        lr=0.005,
+        device="cpu",
+        amp="bf16",
+        channels_last=True,
+        train_eval_size=100,
+        augment=augment_settings(degrees=5, translate=0.05),
+        warmup_epochs=0.5,
+        schedule="cosine",
+        label_smoothing=0.1,
+    )
     history = fit(model, splits, cfg)
     assert history.last["test_acc"] > 0.8
     assert history.epochs[1]["lr"] < cfg.lr  # cosine decay, recorded per epoch

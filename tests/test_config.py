@@ -1,4 +1,5 @@
 """params.yaml validation: types, dotted keys in every error, and the real file."""
+
 from __future__ import annotations
 
 import copy
@@ -120,13 +121,23 @@ def json_numbers(data):
     return data
 
 
-@pytest.mark.parametrize("path", [("ann", "train", "warmup_epochs"), ("ann", "model", "dropout"), ("square", "train", "label_smoothing"), ("prepare", "seed")])
+@pytest.mark.parametrize(
+    "path",
+    [
+        ("ann", "train", "warmup_epochs"),
+        ("ann", "model", "dropout"),
+        ("square", "train", "label_smoothing"),
+        ("prepare", "seed"),
+    ],
+)
 def test_a_missing_key_is_an_error_naming_it(raw, path):
     section = raw
     for key in path[:-1]:
         section = section[key]
     del section[path[-1]]
-    assert problems_of(raw) == [f"{'.'.join(path)}: missing key; params.yaml must write every value (see the other model sections for an example)"]
+    assert problems_of(raw) == [
+        f"{'.'.join(path)}: missing key; params.yaml must write every value (see the other model sections for an example)"
+    ]
 
 
 def test_a_missing_section_is_an_error_naming_it(raw):
@@ -150,7 +161,9 @@ def test_unknown_top_level_key(raw):
     raw["trian"] = {"epochs": 3}
     lines = problems_of(raw)
     assert len(lines) == 1
-    assert lines[0].startswith("trian: unknown section; params.yaml takes download, prepare, perturb, init, evaluate, plot and model sections")
+    assert lines[0].startswith(
+        "trian: unknown section; params.yaml takes download, prepare, perturb, init, evaluate, plot and model sections"
+    )
 
 
 def test_unknown_nested_key(raw):
@@ -221,7 +234,11 @@ def test_top_level_not_a_mapping():
         (("ann", "model", "hidden"), [0], "ann.model.hidden.0: must be a positive width, got 0"),
         (("ann", "model", "hidden"), [64, -3], "ann.model.hidden.1: must be a positive width, got -3"),
         (("ann", "model", "hidden"), [], "ann.model.hidden: needs at least one hidden layer width"),
-        (("ann", "model", "activation"), "tanh", "ann.model.activation: must be one of 'learnable', 'polynomial', 'rational', 'relu'"),
+        (
+            ("ann", "model", "activation"),
+            "tanh",
+            "ann.model.activation: must be one of 'learnable', 'polynomial', 'rational', 'relu'",
+        ),
         (("download", "timeout_s"), 0, "download.timeout_s: must be > 0 seconds, got 0.0"),
         (("download", "mirrors"), ["ftp://x/"], "download.mirrors.0: must be an http(s):// or file:// URL"),
         (("evaluate", "batch_size"), 0, "evaluate.batch_size: must be >= 1, got 0"),
@@ -391,7 +408,9 @@ def test_share_k_does_not_apply_to_relu(raw):
     raw["ann"]["model"]["activation"] = "relu"
     assert parse_params(raw).models["ann"].model.share_k == "network"  # the neutral value: one pair, unused
     raw["ann"]["model"]["share_k"] = "layer"
-    assert problems_of(raw) == ["ann.model.share_k: is 'layer', but ReLU has no k0/k1 to share; use network (or activation: learnable)"]
+    assert problems_of(raw) == [
+        "ann.model.share_k: is 'layer', but ReLU has no k0/k1 to share; use network (or activation: learnable)"
+    ]
 
 
 def test_channels_last_does_not_apply_to_fully_connected_networks(raw):
@@ -403,7 +422,9 @@ def test_channels_last_does_not_apply_to_fully_connected_networks(raw):
 
 
 @pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
-@pytest.mark.parametrize("path", [("ann", "train", "lr"), ("init", "k1"), ("init", "k0"), ("deepcnn", "train", "warmup_epochs")])
+@pytest.mark.parametrize(
+    "path", [("ann", "train", "lr"), ("init", "k1"), ("init", "k0"), ("deepcnn", "train", "warmup_epochs")]
+)
 def test_every_float_must_be_finite(raw, tmp_path, path, value):
     text = yaml.safe_dump(raw)
     data = yaml.safe_load(text)
@@ -428,7 +449,10 @@ def test_a_new_section_is_a_new_model_of_the_kind_it_describes(raw):
     assert isinstance(params.section("wide"), MLPSection) and params.section("wide").model.hidden == (1024,)
     assert isinstance(params.section("odd"), SquareSection) and params.section("odd").positive == (1, 3, 5, 7, 9)
     assert isinstance(params.section("lenet5"), CNNSection)
-    with pytest.raises(ConfigError, match="unknown model 'nope'; params.yaml has sections for ann, mlp, lenet5, deepcnn, square, wide, odd"):
+    with pytest.raises(
+        ConfigError,
+        match="unknown model 'nope'; params.yaml has sections for ann, mlp, lenet5, deepcnn, square, wide, odd",
+    ):
         params.section("nope")
 
 

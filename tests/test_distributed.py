@@ -4,6 +4,7 @@
 the gradient averaged by DDP), and the train stage launched with ``MNISTFLOW_NPROC=2`` by
 ``dvc repro`` writes one checkpoint and one MLflow run, from rank 0.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,8 +15,20 @@ from pathlib import Path
 import pytest
 
 from conftest import (
-    DVC, ROOT, base_env, copy_project, edit_params, git, init_section, mlp_model, prepare_section, run, search_runs,
-    synthetic_digits, training, write_mnist,
+    DVC,
+    ROOT,
+    base_env,
+    copy_project,
+    edit_params,
+    git,
+    init_section,
+    mlp_model,
+    prepare_section,
+    run,
+    search_runs,
+    synthetic_digits,
+    training,
+    write_mnist,
 )
 from mnistflow import distributed
 from mnistflow.errors import UserError
@@ -64,7 +77,15 @@ def test_two_processes_train_the_model_one_process_trains(tmp_path):
     one = fit(model, splits, cfg)
     (tmp_path / "worker.py").write_text(WORKER)
     env = {**base_env(), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(tmp_path / "worker.py"), str(tmp_path)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(tmp_path / "worker.py"),
+        str(tmp_path),
+    ]
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ranks = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
@@ -80,7 +101,9 @@ def test_two_processes_train_the_model_one_process_trains(tmp_path):
     assert len(two["steps"]) == len(one.steps) == 3 * 14 // 4
     for mine, theirs in zip(two["steps"], one.steps):
         assert mine == pytest.approx(theirs, rel=1e-3, abs=1e-5)
-    assert two["weights"] == pytest.approx({n: p.double().sum().item() for n, p in model.named_parameters()}, rel=1e-3, abs=1e-4)
+    assert two["weights"] == pytest.approx(
+        {n: p.double().sum().item() for n, p in model.named_parameters()}, rel=1e-3, abs=1e-4
+    )
     last = two["epochs"][-1]
     assert last["test_acc"] >= 0.95 and last["train_loss"] < two["epochs"][0]["train_loss"] / 10
     assert (last["k0"], last["k1"]) != (0.0, 1.0)
@@ -92,7 +115,13 @@ def test_nproc_setting_is_checked_in_one_line(monkeypatch):
         with pytest.raises(UserError, match=f"^MNISTFLOW_NPROC={bad} must be a whole number of processes >= 1, e.g. "):
             distributed.requested_processes({"MNISTFLOW_NPROC": bad})
     assert not distributed.launched({}) and distributed.launched({"LOCAL_RANK": "0", "WORLD_SIZE": "2"})
-    assert distributed.launch_args("stages.train", ["mlp"], 2) == ["--standalone", "--nproc_per_node=2", "-m", "stages.train", "mlp"]
+    assert distributed.launch_args("stages.train", ["mlp"], 2) == [
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "stages.train",
+        "mlp",
+    ]
     monkeypatch.setenv("MNISTFLOW_NPROC", "2")
     monkeypatch.setenv("WORLD_SIZE", "2")  # already a torchrun worker: no second launch
     assert distributed.relaunch("stages.train", ["mlp"]) is None
@@ -108,7 +137,12 @@ def test_dvc_repro_runs_a_stage_on_two_processes(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     copy_project(repo)
-    for args in (("init", "-q", "-b", "main"), ("config", "user.name", "t"), ("config", "user.email", "t@example.invalid"), ("config", "commit.gpgsign", "false")):
+    for args in (
+        ("init", "-q", "-b", "main"),
+        ("config", "user.name", "t"),
+        ("config", "user.email", "t@example.invalid"),
+        ("config", "commit.gpgsign", "false"),
+    ):
         git(repo, *args)
     edit_params(repo / "params.yaml", write_mnist(tmp_path / "mirror", n_train=1000, n_test=300, seed=0))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
@@ -130,4 +164,6 @@ def test_dvc_repro_runs_a_stage_on_two_processes(tmp_path):
     (repo / "params.yaml").write_text(edit)
     proc = run([sys.executable, "-m", "stages.train", "ann"], repo, env, check=False)
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines() == ["error: the numpy backend trains in one process; unset MNISTFLOW_NPROC (it is 2) or set train.backend: torch"]
+    assert proc.stderr.strip().splitlines() == [
+        "error: the numpy backend trains in one process; unset MNISTFLOW_NPROC (it is 2) or set train.backend: torch"
+    ]

@@ -1,4 +1,5 @@
 """Mirror fallback and checksum verification, against a local HTTP server and local folders."""
+
 from __future__ import annotations
 
 import functools
@@ -184,7 +185,9 @@ def test_corrupt_mirror_falls_through(tmp_path, good, corrupt, serve):
     bad_url, good_url = serve(corrupt), serve(folder)
     dest = tmp_path / "raw"
     messages: list[str] = []
-    sources = download_mnist(dest, MNIST_FILES, checksums, [bad_url, good_url], timeout_s=5, deadline_s=30, log=messages.append)
+    sources = download_mnist(
+        dest, MNIST_FILES, checksums, [bad_url, good_url], timeout_s=5, deadline_s=30, log=messages.append
+    )
     assert sources == {name: good_url for name in MNIST_FILES}
     assert_only_verified_files(dest, checksums)
     mismatches = [m for m in messages if "checksum mismatch" in m]
@@ -203,7 +206,9 @@ def test_404_mirror_falls_through(tmp_path, good, serve):
     missing_url, good_url = serve(empty), serve(folder)
     dest = tmp_path / "raw"
     messages: list[str] = []
-    sources = download_mnist(dest, MNIST_FILES, checksums, [missing_url, good_url], timeout_s=5, deadline_s=30, log=messages.append)
+    sources = download_mnist(
+        dest, MNIST_FILES, checksums, [missing_url, good_url], timeout_s=5, deadline_s=30, log=messages.append
+    )
     assert set(sources.values()) == {good_url}
     assert_only_verified_files(dest, checksums)
     failures = [m for m in messages if "failed" in m]
@@ -216,7 +221,9 @@ def test_unreachable_mirror_falls_through(tmp_path, good, serve):
     dead, good_url = closed_port_url(), serve(folder)
     dest = tmp_path / "raw"
     messages: list[str] = []
-    sources = download_mnist(dest, MNIST_FILES, checksums, [dead, good_url], timeout_s=5, deadline_s=30, log=messages.append)
+    sources = download_mnist(
+        dest, MNIST_FILES, checksums, [dead, good_url], timeout_s=5, deadline_s=30, log=messages.append
+    )
     assert set(sources.values()) == {good_url}
     assert_only_verified_files(dest, checksums)
     failures = [m for m in messages if "failed" in m]
@@ -270,7 +277,9 @@ def test_no_mirrors_configured(tmp_path, good):
 def test_local_folder_mirror(tmp_path, good):
     folder, checksums = good
     dest = tmp_path / "raw"
-    sources = download_mnist(dest, MNIST_FILES, checksums, [str(folder)], timeout_s=5, deadline_s=30, log=lambda m: None)
+    sources = download_mnist(
+        dest, MNIST_FILES, checksums, [str(folder)], timeout_s=5, deadline_s=30, log=lambda m: None
+    )
     assert sources == {name: str(folder) for name in MNIST_FILES}
     assert_only_verified_files(dest, checksums)
     # A copy: the mirror's files are untouched.
@@ -292,7 +301,9 @@ def test_corrupt_local_mirror_falls_through_to_file_url(tmp_path, good, corrupt)
     folder, checksums = good
     dest = tmp_path / "raw"
     messages: list[str] = []
-    sources = download_mnist(dest, MNIST_FILES, checksums, [str(corrupt), folder.as_uri()], timeout_s=5, deadline_s=30, log=messages.append)
+    sources = download_mnist(
+        dest, MNIST_FILES, checksums, [str(corrupt), folder.as_uri()], timeout_s=5, deadline_s=30, log=messages.append
+    )
     assert set(sources.values()) == {folder.as_uri()}
     assert_only_verified_files(dest, checksums)
     assert sum("checksum mismatch" in m for m in messages) == 4
@@ -307,7 +318,9 @@ def test_damaged_gzip_on_mirror_falls_through(tmp_path, good):
     (broken / f"{name}.gz").write_bytes(data[: len(data) // 2])  # truncated gzip stream
     dest = tmp_path / "raw"
     messages: list[str] = []
-    assert fetch(name, [str(broken), str(folder)], checksums[name], dest, timeout_s=5, deadline_s=30, log=messages.append) == str(folder)
+    assert fetch(
+        name, [str(broken), str(folder)], checksums[name], dest, timeout_s=5, deadline_s=30, log=messages.append
+    ) == str(folder)
     assert_only_verified_files(dest, checksums, names=[name])
     assert len(messages) == 1 and messages[0].startswith(f"{name}.gz: {broken} failed (")
 
@@ -333,7 +346,9 @@ def test_valid_file_not_fetched_again(tmp_path, good, serve):
     before = {name: (dest / f"{name}.gz").stat().st_mtime_ns for name in MNIST_FILES}
     # Only a dead mirror now: any fetch would fail, so "already present" proves no fetch happened.
     messages: list[str] = []
-    sources = download_mnist(dest, MNIST_FILES, checksums, [closed_port_url()], timeout_s=5, deadline_s=30, log=messages.append)
+    sources = download_mnist(
+        dest, MNIST_FILES, checksums, [closed_port_url()], timeout_s=5, deadline_s=30, log=messages.append
+    )
     assert sources == {name: "already present" for name in MNIST_FILES}
     assert messages == [f"{name}.gz: ok (already present)" for name in MNIST_FILES]
     assert {name: (dest / f"{name}.gz").stat().st_mtime_ns for name in MNIST_FILES} == before
@@ -366,7 +381,9 @@ def test_present_but_corrupt_file_is_replaced(tmp_path, good, corrupt, damage):
             "empty": b"",
         }[damage]
     )
-    assert fetch(name, [str(folder)], checksums[name], dest, timeout_s=5, deadline_s=30, log=lambda m: None) == str(folder)
+    assert fetch(name, [str(folder)], checksums[name], dest, timeout_s=5, deadline_s=30, log=lambda m: None) == str(
+        folder
+    )
     assert target.read_bytes() == original
     assert_only_verified_files(dest, checksums, names=[name])
 
@@ -460,7 +477,9 @@ def test_trickling_mirror_meets_its_deadline(tmp_path, good, serve):
     messages: list[str] = []
     try:
         start = time.monotonic()
-        source = fetch(name, [slow, str(folder)], checksums[name], tmp_path / "raw", timeout_s=1, deadline_s=2, log=messages.append)
+        source = fetch(
+            name, [slow, str(folder)], checksums[name], tmp_path / "raw", timeout_s=1, deadline_s=2, log=messages.append
+        )
         elapsed = time.monotonic() - start
     finally:
         httpd.shutdown()
@@ -473,7 +492,9 @@ def test_trickling_mirror_meets_its_deadline(tmp_path, good, serve):
 
 @pytest.mark.parametrize("value", ["ftp://example.org/mnist/", "s3://bucket/mnist"])
 def test_mnist_mirror_env_is_validated(value):
-    with pytest.raises(UserError, match=f"^{ENV_VAR}={value} is not a folder, a file:// URL or an http\\(s\\):// URL; point it at"):
+    with pytest.raises(
+        UserError, match=f"^{ENV_VAR}={value} is not a folder, a file:// URL or an http\\(s\\):// URL; point it at"
+    ):
         mirror_list(["https://a/"], {ENV_VAR: value})
 
 
@@ -489,7 +510,14 @@ def test_sigterm_during_a_download_is_one_line_and_leaves_no_partial_file(tmp_pa
     env = {k: v for k, v in os.environ.items() if k not in PROXY_VARS and k not in ("DVC_ROOT", "PYTHONPATH", ENV_VAR)}
     env["no_proxy"] = "127.0.0.1,localhost"
     raw = project / "data" / "raw"
-    proc = subprocess.Popen([sys.executable, "-m", "stages.download"], cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "stages.download"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while not (raw.is_dir() and any(p.name.startswith(".download-") for p in raw.iterdir())):
@@ -505,5 +533,7 @@ def test_sigterm_during_a_download_is_one_line_and_leaves_no_partial_file(tmp_pa
         httpd.shutdown()
         httpd.server_close()
     assert proc.returncode == 128 + signal.SIGTERM, stderr
-    assert stderr.splitlines() == [f"interrupted while fetching {MNIST_FILES[0]}.gz from {slow}; no partial file left, verified files kept"], stderr
+    assert stderr.splitlines() == [
+        f"interrupted while fetching {MNIST_FILES[0]}.gz from {slow}; no partial file left, verified files kept"
+    ], stderr
     assert list(raw.iterdir()) == []

@@ -3,6 +3,7 @@ listed precisely, and every module a stage imports listed as its dependency.
 
 DVC itself resolves dvc.yaml (foreach, vars), so these checks see the stages DVC runs.
 """
+
 from __future__ import annotations
 
 import ast
@@ -48,9 +49,13 @@ def deps(stage) -> set[str]:
 def test_the_model_list_is_written_once_and_matches_the_params_sections(stages, dvc_yaml):
     # One params.yaml section per model, in the same order.
     missing = [m for m in MODELS if m not in PARAMS.models]
-    assert not missing, f"dvc.yaml's vars: models lists {missing}, which params.yaml has no section for; add one (README 'Add a model')"
+    assert not missing, (
+        f"dvc.yaml's vars: models lists {missing}, which params.yaml has no section for; add one (README 'Add a model')"
+    )
     unlisted = [m for m in PARAMS.models if m not in MODELS]
-    assert not unlisted, f"params.yaml has model sections {unlisted} that dvc.yaml's vars: models does not list; add `<name>: {{reads: <name>}}` there"
+    assert not unlisted, (
+        f"params.yaml has model sections {unlisted} that dvc.yaml's vars: models does not list; add `<name>: {{reads: <name>}}` there"
+    )
     assert MODELS == list(PARAMS.models), "list the models in the same order in params.yaml and dvc.yaml's vars: models"
     per_model = {f"{kind}@{m}" for kind in ("train", "evaluate", "plot") for m in MODELS}
     assert set(stages) == {"download", "preprocess", "summary", "track", "report", *per_model}
@@ -74,21 +79,37 @@ def test_stage_outs_are_the_paths_the_code_writes(stages):
     for model in MODELS:
         assert stages[f"train@{model}"].cmd == f"python -m stages.train {model}"
         answers = {str(paths.test_logits(model)), str(paths.test_info(model)), str(paths.perturbed_logits(model))}
-        assert outs(stages[f"train@{model}"]) == {str(p) for p in (paths.checkpoint(model), paths.history(model), paths.steps(model), paths.train_metrics(model))} | answers
-        assert outs(stages[f"evaluate@{model}"]) == {str(p) for p in (paths.eval_metrics(model), paths.confusion(model), paths.per_class(model), paths.roc(model))}
+        assert (
+            outs(stages[f"train@{model}"])
+            == {
+                str(p)
+                for p in (paths.checkpoint(model), paths.history(model), paths.steps(model), paths.train_metrics(model))
+            }
+            | answers
+        )
+        assert outs(stages[f"evaluate@{model}"]) == {
+            str(p)
+            for p in (paths.eval_metrics(model), paths.confusion(model), paths.per_class(model), paths.roc(model))
+        }
         assert outs(stages[f"plot@{model}"]) == {str(paths.images(model))}
         # Evaluate and plot read the saved test answers, not the network.
         for stage in (f"evaluate@{model}", f"plot@{model}"):
-            assert answers - {str(paths.perturbed_logits(model))} <= deps(stages[stage]) and str(paths.checkpoint(model)) not in deps(stages[stage])
+            assert answers - {str(paths.perturbed_logits(model))} <= deps(stages[stage]) and str(
+                paths.checkpoint(model)
+            ) not in deps(stages[stage])
         # Evaluate also scores the answers on the perturbed test split against its labels.
-        assert {str(paths.perturbed_logits(model)), str(paths.split_file(paths.PERTURBED))} <= deps(stages[f"evaluate@{model}"])
+        assert {str(paths.perturbed_logits(model)), str(paths.split_file(paths.PERTURBED))} <= deps(
+            stages[f"evaluate@{model}"]
+        )
     assert outs(stages["summary"]) == {str(paths.SUMMARY), str(paths.SUMMARY_TABLE), str(paths.SUMMARY_IMAGES)}
     # The summary reads every model's test metrics and test answers through these folders.
     assert {str(paths.METRICS_DIR), str(paths.MODELS_DIR)} <= deps(stages["summary"])
     # The track stage reads every model's checkpoint (its hash finds the run), results and figures.
     assert outs(stages["track"]) == {str(paths.REGISTRY)}  # each model's @champion, for the report
     assert str(paths.REGISTRY) in deps(stages["report"])
-    assert {str(paths.METRICS_DIR), str(paths.PLOTS_DIR), str(paths.MODELS_DIR), str(paths.split_file("test"))} <= deps(stages["track"])
+    assert {str(paths.METRICS_DIR), str(paths.PLOTS_DIR), str(paths.MODELS_DIR), str(paths.split_file("test"))} <= deps(
+        stages["track"]
+    )
 
 
 def test_only_data_and_models_are_cached_and_metrics_are_json(stages):
@@ -96,7 +117,10 @@ def test_only_data_and_models_are_cached_and_metrics_are_json(stages):
         for out in stage.outs:
             # Data, checkpoints, the report page (it inlines every PNG) and the registry record (it
             # describes the MLflow store) go to the DVC cache; metrics and plot data are committed to git.
-            cached = out.def_path.startswith(("data/", "models/")) or out.def_path in ("reports/index.html", str(paths.REGISTRY))
+            cached = out.def_path.startswith(("data/", "models/")) or out.def_path in (
+                "reports/index.html",
+                str(paths.REGISTRY),
+            )
             assert out.use_cache == cached, f"{name}: {out.def_path}"
             if out.metric:
                 assert out.def_path.startswith("metrics/") and out.def_path.endswith(".json")
@@ -199,7 +223,9 @@ def test_every_module_a_stage_imports_is_a_dependency(stages):
         missing = sorted(
             f.relative_to(ROOT).as_posix()
             for f in closure
-            if not covered(f, deps(stage)) and f != ROOT / "stages" / "__init__.py" and not (f.name == "__init__.py" and _only_a_docstring(f))
+            if not covered(f, deps(stage))
+            and f != ROOT / "stages" / "__init__.py"
+            and not (f.name == "__init__.py" and _only_a_docstring(f))
         )
         assert not missing, f"{name} imports {missing}, which its deps in dvc.yaml do not list"
 
@@ -229,7 +255,9 @@ def test_each_stage_depends_on_existing_files(stages):
     declared = set().union(*(outs(s) for s in stages.values()))  # another stage's output, maybe not made yet
     for name, stage in stages.items():
         for dep in deps(stage):
-            assert (ROOT / dep).exists() or dep.startswith(("data/", "models/", "plots/", "metrics/")) or dep in declared, f"{name}: {dep} does not exist"
+            assert (
+                (ROOT / dep).exists() or dep.startswith(("data/", "models/", "plots/", "metrics/")) or dep in declared
+            ), f"{name}: {dep} does not exist"
 
 
 # --- plots ------------------------------------------------------------------------------------------
@@ -238,11 +266,15 @@ def test_each_stage_depends_on_existing_files(stages):
 def test_cross_model_plots_name_exactly_the_models(stages, dvc_yaml):
     declared = set().union(*(outs(s) for s in stages.values()))
     for plot in dvc_yaml["plots"]:
-        (title, spec), = plot.items()
+        ((title, spec),) = plot.items()
         files = list(spec["y"])
         if "every model" in title:
-            missing = [f"plots/{m}/{Path(files[0]).name}" for m in MODELS if f"plots/{m}/{Path(files[0]).name}" not in files]
-            assert not missing, f"dvc.yaml's top-level plot {title!r} lacks {', '.join(missing)}; add a line for each under its y"
+            missing = [
+                f"plots/{m}/{Path(files[0]).name}" for m in MODELS if f"plots/{m}/{Path(files[0]).name}" not in files
+            ]
+            assert not missing, (
+                f"dvc.yaml's top-level plot {title!r} lacks {', '.join(missing)}; add a line for each under its y"
+            )
             assert [f.split("/")[1] for f in files] == MODELS, f"{title}: list the models in vars: models order"
         for data_file in files:
             assert data_file in declared, f"{title}: {data_file} is no stage's output"

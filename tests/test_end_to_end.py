@@ -7,6 +7,7 @@ outputs, what `dvc exp run -S init.k1=0.5` reruns, and the MLflow store.
 Slow (about three minutes on 2 CPU cores, mostly the stages' imports): deselect with
 ``-m "not e2e"``.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,20 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DVC, ROOT, VENV_BIN, base_env, copy_project, edit_params, git, read_json, run, search_runs, stages_ran, write_mnist
+from conftest import (
+    DVC,
+    ROOT,
+    VENV_BIN,
+    base_env,
+    copy_project,
+    edit_params,
+    git,
+    read_json,
+    run,
+    search_runs,
+    stages_ran,
+    write_mnist,
+)
 from mnistflow.paths import pipeline_models
 
 pytestmark = pytest.mark.e2e
@@ -46,7 +60,17 @@ PNGS = {
     "roc_curve.png",
 }
 ANN_PNGS = PNGS | {"activation_first_last.png", "k_per_epoch.png"}
-EVAL_KEYS = {"accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "n", "perturbed_accuracy", "perturbed_drop"}
+EVAL_KEYS = {
+    "accuracy",
+    "f1",
+    "precision",
+    "recall",
+    "roc_auc",
+    "log_loss",
+    "n",
+    "perturbed_accuracy",
+    "perturbed_drop",
+}
 SQUARE_KEYS = EVAL_KEYS | {"threshold", "tn", "fp", "fn", "tp"}
 N_TEST = 300
 # Ten classes: chance is 0.10 (square: 0.6, the share of non-squares). The synthetic digits (a
@@ -147,7 +171,9 @@ def test_first_repro_evaluation_metrics(project: Project, model: str) -> None:
     assert metrics["log_loss"] >= 0.0
     # The perturbed test split is scored beside the clean one, the drop in points.
     assert 0.0 <= metrics["perturbed_accuracy"] <= 1.0
-    assert metrics["perturbed_drop"] == pytest.approx(100 * (metrics["accuracy"] - metrics["perturbed_accuracy"]), abs=1e-6)
+    assert metrics["perturbed_drop"] == pytest.approx(
+        100 * (metrics["accuracy"] - metrics["perturbed_accuracy"]), abs=1e-6
+    )
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -252,7 +278,9 @@ def runs_by_stage(project: Project, experiment: Experiment) -> dict[str, list]:
 
 def test_mlflow_holds_one_run_per_training(project: Project, runs_by_stage: dict[str, list]) -> None:
     """Each run holds the evaluate stage's test metrics (added by the track stage) beside the training's own."""
-    assert {s: len(rs) for s, rs in runs_by_stage.items()} == {s: 2 if s == "train@ann" else 1 for s in TRAIN_STAGES.values()}
+    assert {s: len(rs) for s, rs in runs_by_stage.items()} == {
+        s: 2 if s == "train@ann" else 1 for s in TRAIN_STAGES.values()
+    }
     for model, stage in TRAIN_STAGES.items():
         for r in runs_by_stage[stage]:
             assert r.data.tags["model"] == model
@@ -262,7 +290,9 @@ def test_mlflow_holds_one_run_per_training(project: Project, runs_by_stage: dict
     assert square.data.metrics["test/threshold"] == pytest.approx(project.eval_metrics["square"]["threshold"])
 
 
-def test_mlflow_experiment_run_is_tagged_with_its_name(project: Project, experiment: Experiment, runs_by_stage: dict[str, list]) -> None:
+def test_mlflow_experiment_run_is_tagged_with_its_name(
+    project: Project, experiment: Experiment, runs_by_stage: dict[str, list]
+) -> None:
     name = exp_name(experiment.output)
     by_k1 = {r.data.params["init.k1"]: r for r in runs_by_stage["train@ann"]}
     assert set(by_k1) == {"1.0", "0.5"}
@@ -293,12 +323,16 @@ def test_the_saved_test_answers_are_the_checkpoints_own(project: Project) -> Non
         channels_last = payload["train"][f"{model}.train.channels_last"]
         if channels_last:  # the weights' layout in training too: bf16 convolutions then round alike
             net = net.to(memory_format=torch.channels_last)
-        expected = predict_logits(net, torch.from_numpy(test["x"]), 1000, amp=payload["amp"], channels_last=channels_last)
+        expected = predict_logits(
+            net, torch.from_numpy(test["x"]), 1000, amp=payload["amp"], channels_last=channels_last
+        )
         saved = np.load(project.repo / f"models/{model}-test.npy")
         assert saved.shape == (N_TEST, task.n_outputs) and saved.dtype == np.float32
         np.testing.assert_allclose(saved, expected.numpy(), rtol=0, atol=1e-5, err_msg=model)
         # The answers on the perturbed split too: the checkpoint's own, by the same path.
-        expected = predict_logits(net, torch.from_numpy(perturbed["x"]), 1000, amp=payload["amp"], channels_last=channels_last)
+        expected = predict_logits(
+            net, torch.from_numpy(perturbed["x"]), 1000, amp=payload["amp"], channels_last=channels_last
+        )
         saved = np.load(project.repo / f"models/{model}-perturbed.npy")
         assert saved.shape == (N_TEST, task.n_outputs) and saved.dtype == np.float32
         np.testing.assert_allclose(saved, expected.numpy(), rtol=0, atol=1e-5, err_msg=model)
@@ -313,7 +347,14 @@ def test_evaluate_plot_and_summary_import_neither_torch_nor_mlflow(project: Proj
     for args in (["stages.evaluate", "ann"], ["stages.plot", "square"], ["stages.summary"]):
         probe = f"import runpy, sys; sys.argv = {args!r}; runpy.run_module({args[0]!r}, run_name='__main__')"
         check = "; import sys; bad = sorted({'torch', 'mlflow', 'sklearn', 'torchvision'} & set(sys.modules)); assert not bad, bad"
-        proc = subprocess.run([str(VENV_BIN / "python"), "-c", probe + check], cwd=project.repo, env=project.env, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(
+            [str(VENV_BIN / "python"), "-c", probe + check],
+            cwd=project.repo,
+            env=project.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert proc.returncode == 0, (args, proc.stdout, proc.stderr)
     assert (project.repo / "metrics/ann.json").read_bytes() == before
 
@@ -438,7 +479,9 @@ def test_dvc_remote_a_clone_pulls_every_checkpoint(project: Project, clone: Clon
     assert clone.before_pull == []  # git has none of the cache
     assert re.search(r"\d+ files? fetched", clone.pulled), clone.pulled
     for model in MODELS:
-        assert (clone.path / f"models/{model}.pt").read_bytes() == (project.repo / f"models/{model}.pt").read_bytes(), model
+        assert (clone.path / f"models/{model}.pt").read_bytes() == (project.repo / f"models/{model}.pt").read_bytes(), (
+            model
+        )
     status = run([DVC, "status"], clone.path, clone.env)
     assert "Data and pipelines are up to date." in status.stdout, status.stdout
 

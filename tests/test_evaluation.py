@@ -1,23 +1,33 @@
 """Evaluation metrics against hand-computed values, and the threshold choice."""
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mnistflow.evaluation import binary_metrics, choose_threshold, classification_metrics, confusion_matrix, confusion_rows, roc_rows
+from mnistflow.evaluation import (
+    binary_metrics,
+    choose_threshold,
+    classification_metrics,
+    confusion_matrix,
+    confusion_rows,
+    roc_rows,
+)
 
 
 def test_multiclass_metrics_on_a_hand_checked_example():
     y_true = np.array([0, 0, 0, 1, 1, 2])
     # Predictions: 0, 0, 1 | 1, 2 | 2
-    proba = np.array([
-        [0.8, 0.1, 0.1],
-        [0.6, 0.3, 0.1],
-        [0.2, 0.7, 0.1],
-        [0.1, 0.5, 0.4],
-        [0.1, 0.2, 0.7],
-        [0.3, 0.3, 0.4],
-    ])
+    proba = np.array(
+        [
+            [0.8, 0.1, 0.1],
+            [0.6, 0.3, 0.1],
+            [0.2, 0.7, 0.1],
+            [0.1, 0.5, 0.4],
+            [0.1, 0.2, 0.7],
+            [0.3, 0.3, 0.4],
+        ]
+    )
     m, per_class = classification_metrics(y_true, proba)
     assert m["n"] == 6
     assert m["accuracy"] == pytest.approx(4 / 6)
@@ -29,10 +39,12 @@ def test_multiclass_metrics_on_a_hand_checked_example():
     assert m["precision"] == pytest.approx(2 / 3)
     assert m["recall"] == pytest.approx((2 / 3 + 0.5 + 1) / 3)
     assert m["log_loss"] == pytest.approx(-np.mean(np.log([0.8, 0.6, 0.2, 0.5, 0.2, 0.4])))
+
     # One-vs-rest AUCs by hand: class 0 scores (0.8, 0.6, 0.2 | 0.1, 0.1, 0.3) -> 8/9;
     # the expected value counts, for each class, positives scoring above negatives.
     def auc(pos, neg):
         return np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
+
     expected = np.mean([auc(proba[y_true == c, c], proba[y_true != c, c]) for c in range(3)])
     assert m["roc_auc"] == pytest.approx(expected)
 
@@ -44,7 +56,11 @@ def test_binary_metrics_at_a_threshold():
     # predictions 0 0 1 | 0 1 1 1 -> tn 2, fp 1, fn 1, tp 3
     assert (m["tn"], m["fp"], m["fn"], m["tp"]) == (2, 1, 1, 3)
     assert m["accuracy"] == pytest.approx(5 / 7)
-    assert m["precision"] == pytest.approx(3 / 4) and m["recall"] == pytest.approx(3 / 4) and m["f1"] == pytest.approx(3 / 4)
+    assert (
+        m["precision"] == pytest.approx(3 / 4)
+        and m["recall"] == pytest.approx(3 / 4)
+        and m["f1"] == pytest.approx(3 / 4)
+    )
     assert m["roc_auc"] == pytest.approx(9 / 12)  # a positive outscores a negative in 9 of 12 pairs
     assert [row["class"] for row in per_class] == ["not square", "square"]
     assert per_class[0]["recall"] == pytest.approx(2 / 3)
@@ -85,7 +101,12 @@ def test_roc_rows_binary_and_micro_average():
 
 def test_confusion_rows_and_matrix():
     rows = confusion_rows(np.array([0, 1, 1, 2]), np.array([0, 2, 1, 2]))
-    assert rows == [{"actual": 0, "predicted": 0}, {"actual": 1, "predicted": 2}, {"actual": 1, "predicted": 1}, {"actual": 2, "predicted": 2}]
+    assert rows == [
+        {"actual": 0, "predicted": 0},
+        {"actual": 1, "predicted": 2},
+        {"actual": 1, "predicted": 1},
+        {"actual": 2, "predicted": 2},
+    ]
     assert confusion_matrix(rows, n_classes=3).tolist() == [[1, 0, 0], [0, 1, 1], [0, 0, 1]]
 
 
@@ -103,7 +124,9 @@ def test_every_metric_equals_scikit_learns(seed):
     proba /= proba.sum(axis=1, keepdims=True)
     m, per_class = classification_metrics(y, proba)
     y_pred = proba.argmax(axis=1)
-    precision, recall, f1, support = skm.precision_recall_fscore_support(y, y_pred, labels=list(range(10)), zero_division=0)
+    precision, recall, f1, support = skm.precision_recall_fscore_support(
+        y, y_pred, labels=list(range(10)), zero_division=0
+    )
     assert [r["precision"] for r in per_class] == pytest.approx(precision, abs=1e-12)
     assert [r["recall"] for r in per_class] == pytest.approx(recall, abs=1e-12)
     assert [r["f1"] for r in per_class] == pytest.approx(f1, abs=1e-12)
@@ -123,7 +146,9 @@ def test_every_metric_equals_scikit_learns(seed):
     assert b["log_loss"] == pytest.approx(skm.log_loss(yb, y_proba=scores), abs=1e-12)
     fpr, tpr, thresholds = skm.roc_curve(yb, scores)
     rows = roc_rows(yb, scores)
-    assert [r["fpr"] for r in rows] == pytest.approx(fpr, abs=1e-12) and [r["tpr"] for r in rows] == pytest.approx(tpr, abs=1e-12)
+    assert [r["fpr"] for r in rows] == pytest.approx(fpr, abs=1e-12) and [r["tpr"] for r in rows] == pytest.approx(
+        tpr, abs=1e-12
+    )
     assert [r["threshold"] for r in rows] == pytest.approx(np.minimum(thresholds, 1.0), abs=1e-12)
     micro = skm.roc_curve(np.eye(10, dtype=int)[y].ravel(), proba.ravel())
     assert [r["tpr"] for r in roc_rows(y, proba)] == pytest.approx(micro[1], abs=1e-12)

@@ -6,6 +6,7 @@ restores them byte for byte; checkpoints are byte-stable and a damaged one is na
 The end-to-end part runs the headline model's slice of the pipeline (download, preprocess,
 train@ann) on generated data in a temporary git repo, then breaks it in the ways a user does.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -63,7 +64,9 @@ def test_identical_weights_give_identical_checkpoint_bytes(tmp_path):
     assert len(digests) == 1
     with torch.no_grad():
         rebuilt.hidden[0].weight[0, 0] += 1e-6  # one weight moved: different bytes
-    assert checkpoint.to_bytes(rebuilt, arch, kwargs, MULTICLASS, extra) != checkpoint.to_bytes(model, arch, kwargs, MULTICLASS, extra)
+    assert checkpoint.to_bytes(rebuilt, arch, kwargs, MULTICLASS, extra) != checkpoint.to_bytes(
+        model, arch, kwargs, MULTICLASS, extra
+    )
 
 
 class _Evil:
@@ -75,13 +78,25 @@ class _Evil:
     "content, says",
     [
         (b"", "is empty"),
-        (b"not a checkpoint at all\n", "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Unsupported operand"),
+        (
+            b"not a checkpoint at all\n",
+            "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Unsupported operand",
+        ),
         ("truncated", "is not a readable checkpoint"),
-        (pickle.dumps({"state_dict": _Evil()}), "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Unsupported"),
-        ("evil-torch", "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Trying to load unsupported GLOBAL posix.system"),
+        (
+            pickle.dumps({"state_dict": _Evil()}),
+            "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Unsupported",
+        ),
+        (
+            "evil-torch",
+            "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Trying to load unsupported GLOBAL posix.system",
+        ),
         ("other-torch", "is a torch file but not this pipeline's checkpoint"),
         ("unknown-arch", "describes a network this pipeline cannot build (unknown architecture 'resnet'"),
-        ("unknown-kwargs", "describes a network this pipeline cannot build (MLP.__init__() got an unexpected keyword argument 'depth'"),
+        (
+            "unknown-kwargs",
+            "describes a network this pipeline cannot build (MLP.__init__() got an unexpected keyword argument 'depth'",
+        ),
     ],
 )
 def test_unreadable_checkpoint_is_one_line_naming_the_file_and_the_fix(tmp_path, monkeypatch, content, says):
@@ -179,7 +194,10 @@ def test_the_restore_command_names_what_dvc_caches_and_what_git_holds(tmp_path):
     assert restore_command("train@ann", root) == (
         "dvc checkout train@ann && git checkout -- metrics/ann-train.json plots/ann/steps.csv plots/ann/history.csv"
     )
-    assert restore_command("evaluate@mlp", root) == "git checkout -- metrics/mlp.json plots/mlp/roc.csv plots/mlp/confusion.csv plots/mlp/per_class.csv"
+    assert (
+        restore_command("evaluate@mlp", root)
+        == "git checkout -- metrics/mlp.json plots/mlp/roc.csv plots/mlp/confusion.csv plots/mlp/per_class.csv"
+    )
     assert restore_command("report", root) == "dvc checkout report"
     assert restore_command("no-such-stage", root) is None
     (tmp_path / "dvc.yaml").write_bytes((root / "dvc.yaml").read_bytes())
@@ -196,7 +214,12 @@ def ann_project(tmp_path_factory):
     """A committed project after `dvc repro train@ann` on generated data (3 stages)."""
     repo = tmp_path_factory.mktemp("failures")
     copy_project(repo)
-    for args in (("init", "-q", "-b", "main"), ("config", "user.name", "t"), ("config", "user.email", "t@example.invalid"), ("config", "commit.gpgsign", "false")):
+    for args in (
+        ("init", "-q", "-b", "main"),
+        ("config", "user.name", "t"),
+        ("config", "user.email", "t@example.invalid"),
+        ("config", "commit.gpgsign", "false"),
+    ):
         git(repo, *args)
     mirror = tmp_path_factory.mktemp("mirror")
     edit_params(repo / "params.yaml", write_mnist(mirror, n_train=1000, n_test=300, seed=0))
@@ -210,14 +233,21 @@ def ann_project(tmp_path_factory):
 
 
 def leftovers(repo: Path) -> list[str]:
-    return sorted(str(p.relative_to(repo)) for p in repo.rglob("*") if p.name.startswith((".staging-", ".download-", ".tmp")) and ".git" not in p.parts and ".dvc" not in p.parts)
+    return sorted(
+        str(p.relative_to(repo))
+        for p in repo.rglob("*")
+        if p.name.startswith((".staging-", ".download-", ".tmp")) and ".git" not in p.parts and ".dvc" not in p.parts
+    )
 
 
 @pytest.mark.e2e
 def test_bad_param_leaves_results_and_says_how_to_restore_params(ann_project):
     repo, env = ann_project
     before = snapshot(repo)
-    for setting, key, says in (("init.k1=abc", "init.k1", "expected a number, got str 'abc'"), ("ann.train.lr=.nan", "ann.train.lr", "expected a number, got str '.nan'")):
+    for setting, key, says in (
+        ("init.k1=abc", "init.k1", "expected a number, got str 'abc'"),
+        ("ann.train.lr=.nan", "ann.train.lr", "expected a number, got str '.nan'"),
+    ):
         result = run([DVC, "exp", "run", "-S", setting], repo, env, check=False)
         assert result.returncode != 0
         lines = error_lines(result.stderr)
@@ -243,7 +273,10 @@ def test_divergence_stops_in_a_few_steps_writes_nothing_and_fails_the_run(ann_pr
     lines = error_lines(result.stderr)
     assert len(lines) == 1, result.stderr
     line = lines[0]
-    assert line.startswith("error: train@ann: training diverged at epoch 1 of 2, step ") and "learning rate 1e+06, k0 " in line
+    assert (
+        line.startswith("error: train@ann: training diverged at epoch 1 of 2, step ")
+        and "learning rate 1e+06, k0 " in line
+    )
     assert int(line.split(", step ")[1].split(":")[0]) <= 5
     assert line.endswith(
         "; nothing written. Lower ann.train.lr or start init.k0/init.k1 nearer 0 and 1 (`git checkout params.yaml` restores the "
@@ -263,7 +296,15 @@ def _interrupt(repo: Path, env: dict[str, str], signum: int, whole_group: bool) 
     text = (repo / "params.yaml").read_text(encoding="utf-8")
     epochs = params["ann"]["train"]["epochs"]
     (repo / "params.yaml").write_text(text.replace(f"    epochs: {epochs}\n", "    epochs: 400\n", 1), encoding="utf-8")
-    proc = subprocess.Popen([DVC, "repro", "train@ann"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [DVC, "repro", "train@ann"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     output = []
     try:
         deadline = time.monotonic() + 180

@@ -1,4 +1,5 @@
 """Atomic writes keep the user's umask: a result file is as readable as a plain ``open`` makes it."""
+
 from __future__ import annotations
 
 import os
@@ -9,7 +10,9 @@ import pytest
 from mnistflow.files import atomic_path, current_umask, staged, write_json
 
 
-@pytest.mark.parametrize("umask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750), (0o077, 0o600, 0o700)])
+@pytest.mark.parametrize(
+    "umask, file_mode, folder_mode", [(0o022, 0o644, 0o755), (0o027, 0o640, 0o750), (0o077, 0o600, 0o700)]
+)
 def test_written_files_and_folders_follow_the_umask(tmp_path, umask, file_mode, folder_mode):
     saved = os.umask(umask)
     try:

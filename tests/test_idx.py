@@ -1,4 +1,5 @@
 """IDX reading: round trips, and a clear IdxError (naming the file) for every kind of damage."""
+
 from __future__ import annotations
 
 import gzip

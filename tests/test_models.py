@@ -1,4 +1,5 @@
 """The learnable activation, the MLP, k sampling and checkpoints."""
+
 from __future__ import annotations
 
 import torch
@@ -34,10 +35,14 @@ def test_learnable_affine_module_computes_k0_plus_k1_x():
 def test_sample_k_constant_normal_uniform():
     g = torch.Generator().manual_seed(0)
     assert sample_k(init_section(k0=0.2, k1=0.5), g) == (0.2, 0.5)
-    draws = torch.tensor([sample_k(init_section(k0=1.0, k1=-2.0, sampling="uniform", spread=0.25), g) for _ in range(2000)])
+    draws = torch.tensor(
+        [sample_k(init_section(k0=1.0, k1=-2.0, sampling="uniform", spread=0.25), g) for _ in range(2000)]
+    )
     assert draws[:, 0].min() >= 0.75 and draws[:, 0].max() <= 1.25
     assert draws[:, 1].min() >= -2.25 and draws[:, 1].max() <= -1.75
-    normal = torch.tensor([sample_k(init_section(k0=0.0, k1=1.0, sampling="normal", spread=0.1), g) for _ in range(4000)])
+    normal = torch.tensor(
+        [sample_k(init_section(k0=0.0, k1=1.0, sampling="normal", spread=0.1), g) for _ in range(4000)]
+    )
     assert abs(normal[:, 1].mean().item() - 1.0) < 0.01
     assert abs(normal[:, 1].std().item() - 0.1) < 0.01
     # Same seed, same draw: the spec records the sampled values, so a rebuild starts identically.
@@ -83,4 +88,6 @@ def test_checkpoint_round_trip_rebuilds_identical_model(tmp_path):
     assert payload["model"] == "ann" and payload["kwargs"] == kwargs
     x = torch.rand(5, 28, 28)
     torch.testing.assert_close(rebuilt(x), model.eval()(x), rtol=0, atol=0)
-    assert rebuilt.acts[0].k1.item() == model.acts[0].k1.item() == torch.tensor(0.77).item() and not list(tmp_path.glob(".*tmp*"))
+    assert rebuilt.acts[0].k1.item() == model.acts[0].k1.item() == torch.tensor(0.77).item() and not list(
+        tmp_path.glob(".*tmp*")
+    )

@@ -6,6 +6,7 @@ dvc_plots_template/offline.html. The pages DVC writes must load nothing from the
 where Chromium is installed, scripts/check_html.py must find every plot rendered in a browser
 with networking blocked (and must fail DVC's stock CDN page, and a broken image).
 """
+
 from __future__ import annotations
 
 import json
@@ -21,18 +22,24 @@ from pathlib import Path
 import pytest
 
 from conftest import DVC, ROOT
+
 CHECK_HTML = ROOT / "scripts" / "check_html.py"
 TEMPLATE = ROOT / "dvc_plots_template" / "offline.html"
-BROWSER = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome")
-                if shutil.which(b)), None)
+BROWSER = next(
+    (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome") if shutil.which(b)), None
+)
 needs_browser = pytest.mark.skipif(
     BROWSER is None,
     reason="no Chromium on PATH, so the in-browser rendering check is skipped "
-           "(apt-get install -y --no-install-recommends chromium; .ci/run installs it as root)")
+    "(apt-get install -y --no-install-recommends chromium; .ci/run installs it as root)",
+)
 
 # A reference to anything remote in an element that loads it.
-REMOTE_LOAD = re.compile(r"<(?:script|link|img|iframe|embed|object|source)\b[^>]*?\b(?:src|href|data)\s*=\s*"
-                         r"[\"']?\s*(?:https?:)?//", re.I)
+REMOTE_LOAD = re.compile(
+    r"<(?:script|link|img|iframe|embed|object|source)\b[^>]*?\b(?:src|href|data)\s*=\s*"
+    r"[\"']?\s*(?:https?:)?//",
+    re.I,
+)
 
 DVC_YAML = """\
 plots:
@@ -53,12 +60,20 @@ plots:
 
 def png(width: int, height: int, shade: int) -> bytes:
     """A small valid RGB PNG: a diagonal gradient."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    raw = b"".join(b"\0" + b"".join(bytes((shade, (x * 255) // width, (y * 255) // height)) for x in range(width))
-                   for y in range(height))
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+    raw = b"".join(
+        b"\0" + b"".join(bytes((shade, (x * 255) // width, (y * 255) // height)) for x in range(width))
+        for y in range(height)
+    )
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def write_plots(repo: Path, epochs: int, shift: int) -> None:
@@ -79,16 +94,26 @@ def run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
 
 
 def check_html(page: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(CHECK_HTML), str(page), "--timeout", "40", *extra],
-                          capture_output=True, text=True, timeout=90)
+    return subprocess.run(
+        [sys.executable, str(CHECK_HTML), str(page), "--timeout", "40", *extra],
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
 
 
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory) -> dict[str, Path]:
     """A DVC repo with the project's offline template; the pages of `plots show` and `plots diff`."""
     repo = tmp_path_factory.mktemp("offline_plots")
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
     run(["git", "init", "-q"], repo, env)
     run([DVC, "init", "-q"], repo, env)
     # The project's own config (plots.html_template is relative to .dvc/) and template.
@@ -116,8 +141,11 @@ def pages(tmp_path_factory) -> dict[str, Path]:
     out["cdn"] = repo / "dvc_plots_cdn" / "index.html"
     # ... and a path given on the command line is taken from the working directory.
     (repo / "sub").mkdir()
-    run([DVC, "plots", "show", "--html-template", "../dvc_plots_template/offline.html", "-o", "../dvc_plots_cli"],
-        repo / "sub", env)
+    run(
+        [DVC, "plots", "show", "--html-template", "../dvc_plots_template/offline.html", "-o", "../dvc_plots_cli"],
+        repo / "sub",
+        env,
+    )
     out["cli"] = repo / "dvc_plots_cli" / "index.html"
     return out
 
@@ -146,7 +174,10 @@ def test_every_plot_renders_offline(pages, which, plots, tmp_path):
     result = check_html(pages[which], "--screenshot", str(shot))
     assert result.returncode == 0, result.stderr
     # 2 vega charts; one image per revision (diff: HEAD~1 and the workspace).
-    assert result.stdout.strip() == f"{pages[which]}: {plots} of {plots} plots rendered offline (2 vega, {plots - 2} images)"
+    assert (
+        result.stdout.strip()
+        == f"{pages[which]}: {plots} of {plots} plots rendered offline (2 vega, {plots - 2} images)"
+    )
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 10_000
 
 
@@ -166,13 +197,20 @@ def test_checker_on_any_page_images_and_svg(tmp_path):
     """Any self-contained page: an SVG-rendered chart, a good and a broken data: image."""
     scripts = re.findall(r"<script>/\*.*?</script>", TEMPLATE.read_text(encoding="utf8"), re.S)
     good = "data:image/png;base64," + __import__("base64").b64encode(png(20, 10, 200)).decode()
-    spec = {"data": {"values": [{"x": 1, "y": 2}, {"x": 2, "y": 3}]}, "mark": "line",
-            "encoding": {"x": {"field": "x", "type": "quantitative"}, "y": {"field": "y", "type": "quantitative"}}}
+    spec = {
+        "data": {"values": [{"x": 1, "y": 2}, {"x": 2, "y": 3}]},
+        "mark": "line",
+        "encoding": {"x": {"field": "x", "type": "quantitative"}, "y": {"field": "y", "type": "quantitative"}},
+    }
     page = tmp_path / "report.html"
-    body = (f'<div id="chart"></div><script>vegaEmbed("#chart", {json.dumps(spec)}, {{renderer: "svg"}});</script>'
-            f'<img alt="good" src="{good}"><img alt="broken" src="data:image/png;base64,iVBORw0KGgoAAAAN">')
-    page.write_text(f'<!DOCTYPE html><html><head><meta charset="utf-8">{"".join(scripts)}</head>'
-                    f"<body>{body}</body></html>", encoding="utf8")
+    body = (
+        f'<div id="chart"></div><script>vegaEmbed("#chart", {json.dumps(spec)}, {{renderer: "svg"}});</script>'
+        f'<img alt="good" src="{good}"><img alt="broken" src="data:image/png;base64,iVBORw0KGgoAAAAN">'
+    )
+    page.write_text(
+        f'<!DOCTYPE html><html><head><meta charset="utf-8">{"".join(scripts)}</head><body>{body}</body></html>',
+        encoding="utf8",
+    )
     result = check_html(page, "--settle", "1", "-v")
     assert result.returncode == 1, result.stdout
     assert "ok   vega  chart: svg" in result.stdout and "ok   image good" in result.stdout

@@ -11,6 +11,7 @@ One committed copy of the project after a full `dvc repro` under umask 022, then
   DVC's run-cache (no epoch trained) and every output is the committed bytes.
 Slow (the pipeline on 2 cores): deselect with ``-m "not e2e"``.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,22 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import DVC, ROOT, base_env, copy_project, edit_params, error_lines, git, mlflow_statuses, read_json, restore, run, snapshot, stages_ran, write_mnist
+from conftest import (
+    DVC,
+    ROOT,
+    base_env,
+    copy_project,
+    edit_params,
+    error_lines,
+    git,
+    mlflow_statuses,
+    read_json,
+    restore,
+    run,
+    snapshot,
+    stages_ran,
+    write_mnist,
+)
 from mnistflow.paths import pipeline_models
 
 MODELS = tuple(pipeline_models(ROOT / "dvc.yaml"))
@@ -50,7 +66,12 @@ class Ops:
 def ops(tmp_path_factory) -> Ops:
     repo = tmp_path_factory.mktemp("ops")
     copy_project(repo)
-    for args in (("init", "-q", "-b", "main"), ("config", "user.name", "t"), ("config", "user.email", "t@example.invalid"), ("config", "commit.gpgsign", "false")):
+    for args in (
+        ("init", "-q", "-b", "main"),
+        ("config", "user.name", "t"),
+        ("config", "user.email", "t@example.invalid"),
+        ("config", "commit.gpgsign", "false"),
+    ):
         git(repo, *args)
     mirror = tmp_path_factory.mktemp("mirror")
     edit_params(repo / "params.yaml", write_mnist(mirror, n_train=1000, n_test=300, seed=0))
@@ -97,8 +118,12 @@ def test_training_runs_keep_their_end_time_and_the_experiment_is_model_training(
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags["model"] for r in runs) == sorted(MODELS)
     for r in runs:
-        trained = max(m.timestamp for m in client.get_metric_history(r.info.run_id, "final/val_acc"))  # the training's last record
-        tracked = min(m.timestamp for m in client.get_metric_history(r.info.run_id, "test/accuracy"))  # the track stage's first
+        trained = max(
+            m.timestamp for m in client.get_metric_history(r.info.run_id, "final/val_acc")
+        )  # the training's last record
+        tracked = min(
+            m.timestamp for m in client.get_metric_history(r.info.run_id, "test/accuracy")
+        )  # the track stage's first
         assert r.info.status == "FINISHED"
         assert r.info.start_time <= trained <= r.info.end_time < tracked, r.data.tags["model"]
 
@@ -108,7 +133,12 @@ def test_the_track_stage_records_each_models_champion_for_the_report(ops):
     assert list(registry) == list(MODELS)
     for model in MODELS:
         val_acc = read_json(ops.repo / f"metrics/{model}-train.json")["val_acc"]
-        assert registry[model] == {"registered_model": f"mnist-{model}", "champion_version": "1", "champion_val_acc": pytest.approx(val_acc), "checkpoint_is_champion": True}
+        assert registry[model] == {
+            "registered_model": f"mnist-{model}",
+            "champion_version": "1",
+            "champion_val_acc": pytest.approx(val_acc),
+            "checkpoint_is_champion": True,
+        }
     page = (ops.repo / "reports/index.html").read_text(encoding="utf-8")
     assert "models:/mnist-deepcnn@champion" in page
     assert git(ops.repo, "check-ignore", "reports/registry.json")  # DVC-cached: it describes the store, not the commit
@@ -122,7 +152,15 @@ def test_killing_dvc_stops_the_orphaned_training_and_kills_its_run(ops):
     text = (repo / "params.yaml").read_text(encoding="utf-8")
     epochs = yaml.safe_load(text)["ann"]["train"]["epochs"]
     (repo / "params.yaml").write_text(text.replace(f"    epochs: {epochs}\n", "    epochs: 400\n", 1), encoding="utf-8")
-    proc = subprocess.Popen([DVC, "repro", "train@ann"], cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [DVC, "repro", "train@ann"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     output = []
     try:
         deadline = time.monotonic() + 180
@@ -171,7 +209,9 @@ def test_going_back_to_committed_params_restores_from_the_run_cache(ops):
     back = run([DVC, "exp", "run", "-S", f"init.k1={committed}"], repo, env)
     back_s = time.monotonic() - start
     out = back.stdout + back.stderr
-    print(f"\nfull dvc repro {ops.seconds:.0f} s; exp run k1=0.5 (retrains ann) {other_s:.1f} s; back to k1={committed} (run-cache) {back_s:.1f} s")
+    print(
+        f"\nfull dvc repro {ops.seconds:.0f} s; exp run k1=0.5 (retrains ann) {other_s:.1f} s; back to k1={committed} (run-cache) {back_s:.1f} s"
+    )
     assert "Stage 'train@ann' is cached - skipping run, checking out outputs" in out, out
     assert not EPOCH_LINE.search(out), out  # no epoch trained
     after = outputs(repo)

@@ -1,5 +1,6 @@
 """Independent work in forked processes: every task runs once, in more than one process, and a
 failure anywhere is an error after every process has ended."""
+
 from __future__ import annotations
 
 import os

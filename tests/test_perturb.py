@@ -1,4 +1,5 @@
 """The perturbed test set (mnistflow.data.perturb) and the evaluate stage's accuracy on it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,6 +16,7 @@ from mnistflow.files import read_json
 from mnistflow.tasks import MULTICLASS, square_task
 
 ROOT = Path(__file__).resolve().parent.parent
+
 
 def perturb_section(**overrides) -> PerturbSection:
     return PerturbSection(**{"seed": 0, "degrees": 15.0, "translate": 1.0, "scale": 0.1, "stroke": 1.0, **overrides})
@@ -47,7 +49,9 @@ def test_the_perturbed_set_is_deterministic_differs_from_test_and_keeps_labels(r
 
 def test_nothing_to_draw_leaves_the_test_set_as_it_was(raw):
     splits = prepare(*raw, prepare_section(standardize=True))
-    still = perturbed_test(raw[2], raw[3], splits.info, perturb_section(degrees=0.0, translate=0.0, scale=0.0, stroke=0.0))
+    still = perturbed_test(
+        raw[2], raw[3], splits.info, perturb_section(degrees=0.0, translate=0.0, scale=0.0, stroke=0.0)
+    )
     np.testing.assert_allclose(still.x, splits.test.x, rtol=0, atol=1e-5)
 
 
@@ -91,7 +95,10 @@ def test_restroke_widens_and_narrows_a_stroke_by_the_pixels_asked():
 
 def test_params_validate_the_perturb_ranges():
     problems = dict(perturb_section(degrees=90.0).problems())
-    assert "degrees" in problems and problems["degrees"] == "must be in [0, 45] (a larger turn is no slant a writer gives a digit), got 90.0"
+    assert (
+        "degrees" in problems
+        and problems["degrees"] == "must be in [0, 45] (a larger turn is no slant a writer gives a digit), got 90.0"
+    )
     assert dict(perturb_section(stroke=3.0).problems())["stroke"].startswith("must be in [0, 2]")
     assert dict(perturb_section(scale=-0.1).problems())["scale"] == "must be in [0, 0.5), got -0.1"
     assert list(perturb_section().problems()) == []
@@ -111,7 +118,13 @@ def test_the_perturbed_split_is_saved_beside_the_others(raw, tmp_path, monkeypat
     splits = prepare(*raw, prepare_section(standardize=True))
     perturbed = perturbed_test(raw[2], raw[3], splits.info, perturb_section())
     save_splits(splits, perturbed)
-    assert sorted(p.name for p in (tmp_path / "data" / "processed").iterdir()) == ["info.json", "test.npz", "test_perturbed.npz", "train.npz", "val.npz"]
+    assert sorted(p.name for p in (tmp_path / "data" / "processed").iterdir()) == [
+        "info.json",
+        "test.npz",
+        "test_perturbed.npz",
+        "train.npz",
+        "val.npz",
+    ]
     loaded = load_split(paths.PERTURBED)
     assert loaded.x.tobytes() == perturbed.x.tobytes()
     np.testing.assert_array_equal(loaded.y, perturbed.y)
@@ -145,7 +158,9 @@ def test_evaluate_reports_the_perturbed_accuracy_and_drop(raw, tmp_path, monkeyp
     assert metrics["perturbed_accuracy"] == pytest.approx(0.85)
     assert metrics["perturbed_drop"] == pytest.approx(13.0)  # points: 98% - 85%
     written = read_json(paths.eval_metrics("digits"))
-    assert written["perturbed_accuracy"] == 0.85 and written["perturbed_drop"] == 13.0  # exact in the file: no float noise
+    assert (
+        written["perturbed_accuracy"] == 0.85 and written["perturbed_drop"] == 13.0
+    )  # exact in the file: no float noise
 
 
 def test_evaluate_decides_a_binary_models_perturbed_answers_at_its_threshold(raw, tmp_path, monkeypatch):

@@ -1,4 +1,5 @@
 """Every figure is drawn from plain rows: learnable, ReLU and binary models, and the summary."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -6,7 +7,14 @@ import numpy as np
 from mnistflow.plotting import render_all, render_summary
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-COMMON = ["loss_train_vs_test.png", "accuracy_train_vs_test.png", "loss_curve.png", "confusion_matrix.png", "roc_curve.png", "misclassified.png"]
+COMMON = [
+    "loss_train_vs_test.png",
+    "accuracy_train_vs_test.png",
+    "loss_curve.png",
+    "confusion_matrix.png",
+    "roc_curve.png",
+    "misclassified.png",
+]
 
 
 def history(with_k: bool):
@@ -30,7 +38,19 @@ def draw(tmp_path, name, with_k, n_classes, workers=1):
     steps = [{"step": s, "epoch": s / 10, "loss": 2.0 / s} for s in range(1, 31)]
     roc = [{"fpr": f, "tpr": min(1.0, f * 3), "threshold": 1 - f} for f in np.linspace(0, 1, 11)]
     names = [str(c) for c in range(n_classes)] if n_classes == 10 else ["not square", "square"]
-    return render_all(history(with_k), steps, confusion, roc, rng.random((200, 28, 28)), np.arange(200) % 10, names, 12, tmp_path / name, "test", workers)
+    return render_all(
+        history(with_k),
+        steps,
+        confusion,
+        roc,
+        rng.random((200, 28, 28)),
+        np.arange(200) % 10,
+        names,
+        12,
+        tmp_path / name,
+        "test",
+        workers,
+    )
 
 
 def test_render_all_writes_the_expected_pngs(tmp_path):
@@ -54,6 +74,9 @@ def test_figures_drawn_in_two_processes_are_the_same_files(tmp_path):
 
 
 def test_render_summary(tmp_path):
-    rows = [{"model": "ann", "description": "MLP", "accuracy": 0.9265, "f1": 0.925}, {"model": "lenet5", "description": "LeNet-5", "accuracy": 0.992, "f1": 0.9919}]
+    rows = [
+        {"model": "ann", "description": "MLP", "accuracy": 0.9265, "f1": 0.925},
+        {"model": "lenet5", "description": "LeNet-5", "accuracy": 0.992, "f1": 0.9919},
+    ]
     (path,) = render_summary(rows, tmp_path)
     assert path.name == "comparison.png" and path.read_bytes().startswith(PNG_MAGIC)

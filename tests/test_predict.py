@@ -7,6 +7,7 @@ anything in training (canvas size, stroke, dark-on-light or light-on-dark, offse
 transparent PNG) and check that `mnistflow predict` reads them back, through the console
 script as a user runs it, as text and as JSON; and that each kind of bad input is one line.
 """
+
 from __future__ import annotations
 
 import json
@@ -32,7 +33,17 @@ FONTS = Path(__import__("matplotlib").get_data_path()) / "fonts" / "ttf"
 FACES = ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "DejaVuSerif-Bold.ttf")
 
 
-def draw(digit: int, canvas=(200, 200), height=120, stroke=0, face="DejaVuSans.ttf", offset=(0, 0), light_on_dark=False, angle=0.0, grey=(20, 235)) -> Image.Image:
+def draw(
+    digit: int,
+    canvas=(200, 200),
+    height=120,
+    stroke=0,
+    face="DejaVuSans.ttf",
+    offset=(0, 0),
+    light_on_dark=False,
+    angle=0.0,
+    grey=(20, 235),
+) -> Image.Image:
     """A picture of ``digit`` as a person might make one: ``height`` pixels tall on a canvas of
     ``canvas`` (width, height), centred plus ``offset``, pen ``stroke`` pixels wider than the font."""
     ink, paper = (grey[1], grey[0]) if light_on_dark else grey
@@ -86,10 +97,23 @@ def project(tmp_path_factory) -> Path:
     seed_everything(0)
     arch, kwargs = cnn_spec(cnn_model())
     model = build_model(arch, kwargs)
-    cfg = training(epochs=8, batch_size=64, lr=2e-3, schedule="cosine", augment=AugmentSettings(degrees=0.0, translate=0.1, scale=0.1))
+    cfg = training(
+        epochs=8,
+        batch_size=64,
+        lr=2e-3,
+        schedule="cosine",
+        augment=AugmentSettings(degrees=0.0, translate=0.1, scale=0.1),
+    )
     history = fit(model, splits, cfg, MULTICLASS)
     assert history.last["val_acc"] >= 0.97, history.last
-    checkpoint.save(root / "models" / "lenet5.pt", model.cpu(), arch, kwargs, MULTICLASS, {"model": "lenet5", "amp": "none", "data": splits.info})
+    checkpoint.save(
+        root / "models" / "lenet5.pt",
+        model.cpu(),
+        arch,
+        kwargs,
+        MULTICLASS,
+        {"model": "lenet5", "amp": "none", "data": splits.info},
+    )
     (root / "reports").mkdir()
     shutil.copy(ROOT / "params.yaml", root / "params.yaml")  # its model sections: which models answer digits
     summary = {"ann": {"accuracy": 0.9}, "lenet5": {"accuracy": 0.99}, "square": {"accuracy": 0.999}}
@@ -130,12 +154,17 @@ def test_to_mnist_places_the_digit_as_mnist_does():
     negative = predict.to_mnist(1.0 - image)
     assert np.abs(negative - out).max() < 0.05
     # A thin pen on a big canvas is thickened, not shrunk to a hairline.
-    thin = predict.to_mnist(np.asarray(draw(1, canvas=(1000, 1000), height=600, face="DejaVuSans.ttf"), np.float32) / 255.0)
+    thin = predict.to_mnist(
+        np.asarray(draw(1, canvas=(1000, 1000), height=600, face="DejaVuSans.ttf"), np.float32) / 255.0
+    )
     assert (thin >= 0.5).sum() >= 30
 
 
 def test_blank_and_faint_pages_are_refused():
-    with pytest.raises(predict.PredictError, match=r"^page: no digit found \(the strongest mark differs from the background by 0% of white"):
+    with pytest.raises(
+        predict.PredictError,
+        match=r"^page: no digit found \(the strongest mark differs from the background by 0% of white",
+    ):
         predict.to_mnist(np.full((50, 80), 0.8, np.float32), "page")
     with pytest.raises(predict.PredictError, match="no digit found"):
         predict.to_mnist(np.asarray(draw(3, grey=(120, 140)), np.float32) / 255.0, "faint")
@@ -172,17 +201,26 @@ def test_the_command_prints_digits_probabilities_and_squares(project: Path):
     assert lines[0] == "digit: lenet5 (models/lenet5.pt; the best test accuracy in reports/summary.json: 99.00%)"
     assert lines[1].startswith("perfect square: the predicted digit (one of 0, 1, 4, 9, from ")
     answers = {line.split(":")[0]: line for line in lines[2:]}
-    assert answers["mine/four.jpg"].split()[1] == "4" and "perfect square: yes (4 is one of 0, 1, 4, 9)" in answers["mine/four.jpg"]
+    assert (
+        answers["mine/four.jpg"].split()[1] == "4"
+        and "perfect square: yes (4 is one of 0, 1, 4, 9)" in answers["mine/four.jpg"]
+    )
     assert answers["mine/seven.png"].split()[1] == "7" and "perfect square: no" in answers["mine/seven.png"]
     assert answers["mine/eight.png"].split()[1] == "8"
     assert result.stderr == ""
 
-    document = json.loads(mnistflow(["predict", "--json", "--model", "lenet5", "mine/four.jpg", "mine/eight.png"], project).stdout)
+    document = json.loads(
+        mnistflow(["predict", "--json", "--model", "lenet5", "mine/four.jpg", "mine/eight.png"], project).stdout
+    )
     assert document["model"] == {"name": "lenet5", "source": "models/lenet5.pt"}
     first = document["predictions"][0]
     assert first["file"] == "mine/four.jpg" and first["digit"] == 4 and first["square"] == {"answer": True}
     probabilities = [p["probability"] for p in first["top"]]
-    assert len(probabilities) == 3 and probabilities == sorted(probabilities, reverse=True) and 0.5 < probabilities[0] <= 1.0
+    assert (
+        len(probabilities) == 3
+        and probabilities == sorted(probabilities, reverse=True)
+        and 0.5 < probabilities[0] <= 1.0
+    )
     assert [p["digit"] for p in document["predictions"][1]["top"]][0] == 8
 
 
@@ -210,13 +248,21 @@ def test_bad_inputs_are_one_line_each(project: Path):
     assert one_line(["predict", "--model", "deepcnn", "nine.png"]).startswith(
         "error: models/deepcnn.pt is missing; run its training stage (`dvc repro train@deepcnn`) or fetch it (`dvc pull models/deepcnn.pt`)"
     )
-    assert one_line(["predict", "--model", "resnet", "nine.png"]).startswith("error: unknown model 'resnet'; the digit models are ann, mlp, lenet5, deepcnn")
-    assert one_line(["predict", "--model", "square", "nine.png"]).startswith("error: square answers only whether the digit is a perfect square")
+    assert one_line(["predict", "--model", "resnet", "nine.png"]).startswith(
+        "error: unknown model 'resnet'; the digit models are ann, mlp, lenet5, deepcnn"
+    )
+    assert one_line(["predict", "--model", "square", "nine.png"]).startswith(
+        "error: square answers only whether the digit is a perfect square"
+    )
     elsewhere = project / "elsewhere"
     elsewhere.mkdir(exist_ok=True)
-    assert one_line(["predict", "../nine.png"], elsewhere).startswith("error: reports/summary.json is missing, so there is no best model to choose")
+    assert one_line(["predict", "../nine.png"], elsewhere).startswith(
+        "error: reports/summary.json is missing, so there is no best model to choose"
+    )
     (project / "models" / "broken.pt").write_bytes(b"PK\x03\x04 truncated")
-    assert one_line(["predict", "--model", "models/broken.pt", "nine.png"]).startswith("error: models/broken.pt is not a readable checkpoint (")
+    assert one_line(["predict", "--model", "models/broken.pt", "nine.png"]).startswith(
+        "error: models/broken.pt is not a readable checkpoint ("
+    )
     assert one_line(["predict", "--model-uri", "models:/mnist-lenet5/1", "nine.png"]).startswith(
         f"error: no MLflow store at {project / 'mlflow.db'}, so no models:/mnist-lenet5/1; train a model first"
     )
@@ -227,7 +273,14 @@ def test_bad_inputs_are_one_line_each(project: Path):
 def test_python_dash_m_is_the_same_command(project: Path):
     draw(1, canvas=(120, 200), height=150).save(project / "one.png")
     env = {**base_env(), "PYTHONPATH": os.pathsep.join([str(Path(predict.__file__).parents[1])])}
-    result = subprocess.run([str(VENV_BIN / "python"), "-m", "mnistflow", "predict", "--json", "one.png"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [str(VENV_BIN / "python"), "-m", "mnistflow", "predict", "--json", "one.png"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["predictions"][0]["digit"] == 1
 

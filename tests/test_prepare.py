@@ -1,4 +1,5 @@
 """Subset, stratified train/val split and normalisation of MNIST-shaped arrays."""
+
 from __future__ import annotations
 
 import json

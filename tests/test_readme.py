@@ -5,6 +5,7 @@ or pins, it quotes no timings (those are in docs/speed.md), and its links resolv
 After a run that changes the metrics, refresh the table with
 `python scripts/results_table.py` and paste it between the markers.
 """
+
 from __future__ import annotations
 
 import json
@@ -25,8 +26,13 @@ def readme() -> str:
 
 
 def committed_table() -> str:
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts/results_table.py"), "--root", str(ROOT)],
-                          capture_output=True, text=True, timeout=60, check=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/results_table.py"), "--root", str(ROOT)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return proc.stdout
 
 
@@ -34,7 +40,9 @@ def test_results_table_is_what_the_script_prints():
     text = readme()
     assert text.count(BEGIN) == 1 and text.count(END) == 1, "README needs one pair of results-table markers"
     table = text.split(BEGIN, 1)[1].split(END, 1)[0]
-    assert table == committed_table(), "README's results table is stale: paste `python scripts/results_table.py` between the markers"
+    assert table == committed_table(), (
+        "README's results table is stale: paste `python scripts/results_table.py` between the markers"
+    )
 
 
 def test_every_percentage_is_from_the_committed_results():
@@ -50,7 +58,10 @@ def test_every_percentage_is_from_the_committed_results():
     summary = json.loads((ROOT / "reports/summary.json").read_text(encoding="utf-8"))
     digit_models = {m: r["accuracy"] for m, r in summary.items() if m != "square"}
     best = max(digit_models, key=digit_models.get)
-    assert f"digit: {best} (models/{best}.pt; the best test accuracy in reports/summary.json: {digit_models[best]:.2%})" in text
+    assert (
+        f"digit: {best} (models/{best}.pt; the best test accuracy in reports/summary.json: {digit_models[best]:.2%})"
+        in text
+    )
 
 
 def test_pins_and_python_match_the_project():

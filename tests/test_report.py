@@ -4,6 +4,7 @@ The tree is what the pipeline leaves behind (summary, metrics, PNGs, params.yaml
 written here with small matplotlib PNGs, one colour per file, so each inlined image can be
 traced back to its file.
 """
+
 from __future__ import annotations
 
 import base64
@@ -33,22 +34,53 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MODELS = ["ann", "mlp", "square"]
 TRICKY = 'MLP 8-8, ReLU <b>&</b> "quoted"'  # a description the page must escape
 SUMMARY = {
-    "ann": {"description": "MLP 256-128, g(x) = k0 + k1·x", "accuracy": 0.9267, "f1": 0.9256733724573302, "precision": 0.925790977423382,
-            "recall": 0.9256925311635197, "roc_auc": 0.9938753233358988, "log_loss": 0.2708486919342601},
-    "mlp": {"description": TRICKY, "accuracy": 0.98125, "f1": 0.981, "precision": 0.9811, "recall": 0.9809, "roc_auc": 0.999910573848652,
-            "log_loss": 0.034873647394688144},
-    "square": {"description": "LeNet-5 16-32 / dense 120-84, binary", "accuracy": 0.9975, "f1": 0.9969508476643493,
-               "precision": 0.9985340825800146, "recall": 0.9953726254262055, "roc_auc": 0.999976632969108, "log_loss": 0.006954027770993582},
+    "ann": {
+        "description": "MLP 256-128, g(x) = k0 + k1·x",
+        "accuracy": 0.9267,
+        "f1": 0.9256733724573302,
+        "precision": 0.925790977423382,
+        "recall": 0.9256925311635197,
+        "roc_auc": 0.9938753233358988,
+        "log_loss": 0.2708486919342601,
+    },
+    "mlp": {
+        "description": TRICKY,
+        "accuracy": 0.98125,
+        "f1": 0.981,
+        "precision": 0.9811,
+        "recall": 0.9809,
+        "roc_auc": 0.999910573848652,
+        "log_loss": 0.034873647394688144,
+    },
+    "square": {
+        "description": "LeNet-5 16-32 / dense 120-84, binary",
+        "accuracy": 0.9975,
+        "f1": 0.9969508476643493,
+        "precision": 0.9985340825800146,
+        "recall": 0.9953726254262055,
+        "roc_auc": 0.999976632969108,
+        "log_loss": 0.006954027770993582,
+    },
 }
 BINARY = {"threshold": 0.4002154663573385, "tn": 5888, "fp": 6, "fn": 19, "tp": 4087}
 # The perturbed test split's accuracy and drop (points), for the models whose results have them.
-PERTURBED = {"mlp": {"perturbed_accuracy": 0.9771, "perturbed_drop": 0.42}, "square": {"perturbed_accuracy": 0.9978, "perturbed_drop": -0.03}}
+PERTURBED = {
+    "mlp": {"perturbed_accuracy": 0.9771, "perturbed_drop": 0.42},
+    "square": {"perturbed_accuracy": 0.9978, "perturbed_drop": -0.03},
+}
 TRAIN = {
     "ann": {"epochs": 20, "test_acc": 0.9267, "k0": 0.15350104868412018, "k1": 0.7543825507164001},
     "mlp": {"epochs": 12, "test_acc": 0.98125},
     "square": {"epochs": 15, "test_acc": 0.9975, "threshold": 0.4002154663573385},
 }
-PNGS = ["accuracy_train_vs_test.png", "confusion_matrix.png", "loss_curve.png", "loss_train_vs_test.png", "misclassified.png", "roc_curve.png"]
+PNGS = [
+    "accuracy_train_vs_test.png",
+    "confusion_matrix.png",
+    "loss_curve.png",
+    "loss_train_vs_test.png",
+    "misclassified.png",
+    "roc_curve.png",
+]
 ANN_PNGS = [*PNGS, "activation_first_last.png", "k_per_epoch.png"]
 PARAMS = {
     "prepare": {"seed": 0, "val_fraction": 0.1, "standardize": False},
@@ -91,7 +123,11 @@ def tree(tmp_path: Path) -> Path:
     """A project folder holding what the stages before `report` write."""
     write_json(tmp_path / "reports/summary.json", SUMMARY)
     for model in MODELS:
-        test = {"n": 10000, **{k: v for k, v in SUMMARY[model].items() if k != "description"}, **PERTURBED.get(model, {})}
+        test = {
+            "n": 10000,
+            **{k: v for k, v in SUMMARY[model].items() if k != "description"},
+            **PERTURBED.get(model, {}),
+        }
         write_json(tmp_path / f"metrics/{model}.json", {**test, **BINARY} if model == "square" else test)
         write_json(tmp_path / f"metrics/{model}-train.json", TRAIN[model])
     names = [(m, n) for m in MODELS for n in (ANN_PNGS if m == "ann" else PNGS)]
@@ -174,13 +210,33 @@ def test_readme_table_keeps_its_format_and_numbers():
     test = {m: {"n": 10000, **SUMMARY[m], **(BINARY if m == "square" else {}), **PERTURBED.get(m, {})} for m in MODELS}
     rows = report.results_rows(MODELS, SUMMARY, test, TRAIN, targets)
     lines = report.results_markdown(rows).splitlines()
-    assert lines[0] == "| model | architecture | test accuracy | seed figure | bar | perturbed (drop) | F1 | ROC-AUC | log-loss | epochs |"
+    assert (
+        lines[0]
+        == "| model | architecture | test accuracy | seed figure | bar | perturbed (drop) | F1 | ROC-AUC | log-loss | epochs |"
+    )
     assert lines[1] == "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     # README's committed ann row, character for character (its results predate the perturbed split).
-    assert lines[2] == "| `ann` | MLP 256-128, g(x) = k0 + k1·x (k0 = 0.154, k1 = 0.754) | **92.67%** | — | ≥ 92.0% | — | 0.9257 | 0.99388 | 0.2708 | 20 |"
-    assert lines[4] == "| `square` | LeNet-5 16-32 / dense 120-84, binary | **99.75%** | 98.17% | ≥ 99.7% | 99.78% (+0.03 pt) | 0.9970 | 0.99998 | 0.0070 | 15 |"
+    assert (
+        lines[2]
+        == "| `ann` | MLP 256-128, g(x) = k0 + k1·x (k0 = 0.154, k1 = 0.754) | **92.67%** | — | ≥ 92.0% | — | 0.9257 | 0.99388 | 0.2708 | 20 |"
+    )
+    assert (
+        lines[4]
+        == "| `square` | LeNet-5 16-32 / dense 120-84, binary | **99.75%** | 98.17% | ≥ 99.7% | 99.78% (+0.03 pt) | 0.9970 | 0.99998 | 0.0070 | 15 |"
+    )
     cells = [c.strip() for c in lines[3].strip("|").split("|")]
-    assert cells == ["`mlp`", TRICKY, "**98.12%**", "97.71%", "≥ 98.5%", "97.71% (-0.42 pt)", "0.9810", "0.99991", "0.0349", "12"]
+    assert cells == [
+        "`mlp`",
+        TRICKY,
+        "**98.12%**",
+        "97.71%",
+        "≥ 98.5%",
+        "97.71% (-0.42 pt)",
+        "0.9810",
+        "0.99991",
+        "0.0349",
+        "12",
+    ]
     assert len(lines) == 2 + len(MODELS)
     assert [r["model"] for r in rows] == MODELS
     assert rows[2]["threshold"] == BINARY["threshold"] and rows[2]["tp"] == 4087 and "threshold" not in rows[0]
@@ -188,7 +244,9 @@ def test_readme_table_keeps_its_format_and_numbers():
 
 
 def test_an_unknown_model_has_no_targets():
-    rows = report.results_rows(["new"], {"new": {"description": "x"}}, {"new": {**SUMMARY["mlp"], "n": 5}}, {"new": {"epochs": 1}})
+    rows = report.results_rows(
+        ["new"], {"new": {"description": "x"}}, {"new": {**SUMMARY["mlp"], "n": 5}}, {"new": {"epochs": 1}}
+    )
     assert rows[0]["seed_figure"] is None and rows[0]["bar"] is None and report.meets_bar(rows[0]) is None
     assert "| — | — |" in report.results_markdown(rows)
 
@@ -216,8 +274,13 @@ def test_page_has_every_models_results(tree: Path):
     assert "g(x) = 0.1535 + 0.7544·x" in ann and "Learned activation" in ann
     assert "Learned activation" not in by_id["model-mlp"] + square
     # Each model's params: its own section, plus what dvc.yaml says it reads (ann: init).
-    assert "<th>init.k1</th><td><code>1.0</code></td>" in ann and "<th>ann.model.hidden</th><td><code>[256, 128]</code></td>" in ann
-    assert "init.k1" not in by_id["model-mlp"] and "<th>square.positive</th><td><code>[0, 1, 4, 9]</code></td>" in square
+    assert (
+        "<th>init.k1</th><td><code>1.0</code></td>" in ann
+        and "<th>ann.model.hidden</th><td><code>[256, 128]</code></td>" in ann
+    )
+    assert (
+        "init.k1" not in by_id["model-mlp"] and "<th>square.positive</th><td><code>[0, 1, 4, 9]</code></td>" in square
+    )
     assert "<th>prepare.standardize</th><td><code>false</code></td>" in by_id["shared-params"]
     assert "<th>plot.gallery_size</th>" in by_id["shared-params"]
     # The bar verdicts: mlp (98.12%) misses 98.5%, square (99.75%) makes 99.7%.
@@ -237,8 +300,13 @@ def test_overview_table_is_readmes_table(tree: Path):
 
 
 def test_script_prints_the_table(tree: Path):
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts/results_table.py"), "--root", str(tree)],
-                          capture_output=True, text=True, timeout=60, check=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/results_table.py"), "--root", str(tree)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     assert proc.stdout == report.results_markdown(report.load_results(MODELS, tree))
     assert "**92.67%**" in proc.stdout and "**98.12%**" in proc.stdout
 
@@ -263,7 +331,7 @@ def test_images_are_inlined_and_nothing_is_fetched(tree: Path):
 def test_page_is_well_formed_and_escapes_text(tree: Path):
     text = report.build_report(MODELS, tree)
     page = Page(text)
-    assert text.startswith("<!DOCTYPE html>\n<html lang=\"en\">")
+    assert text.startswith('<!DOCTYPE html>\n<html lang="en">')
     assert not page.errors, page.errors
     assert page.title == "mnistflow: results report"
     assert len(page.ids) == len(set(page.ids))
@@ -297,12 +365,16 @@ def test_a_missing_input_writes_nothing(tree: Path):
 def test_stage_entry_point(tree: Path):
     """`python -m stages.report` in the project folder: the page, or one error line."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    run = subprocess.run([sys.executable, "-m", "stages.report"], cwd=tree, env=env, capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "stages.report"], cwd=tree, env=env, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.startswith("reports/index.html: 3 models, 21 figures inlined")
     assert (tree / "reports/index.html").read_bytes() == report.build_report(MODELS, tree).encode("utf-8")
     (tree / "metrics/mlp-train.json").unlink()
-    failed = subprocess.run([sys.executable, "-m", "stages.report"], cwd=tree, env=env, capture_output=True, text=True, timeout=120)
+    failed = subprocess.run(
+        [sys.executable, "-m", "stages.report"], cwd=tree, env=env, capture_output=True, text=True, timeout=120
+    )
     assert failed.returncode == 1 and failed.stderr.startswith("error: ") and "mlp-train.json" in failed.stderr
     assert len(failed.stderr.strip().splitlines()) == 1, failed.stderr
 
@@ -312,8 +384,12 @@ def test_page_renders_offline_in_chromium(tree: Path):
         pytest.skip("needs /usr/bin/chromium and scripts/check_html.py")
     page = report.write_report(MODELS, tree)
     shot = tree / "shot.png"
-    proc = subprocess.run([sys.executable, str(CHECK_HTML), str(page), "--timeout", "40", "--screenshot", str(shot)],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(CHECK_HTML), str(page), "--timeout", "40", "--screenshot", str(shot)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "21 of 21 plots rendered offline" in proc.stdout, proc.stdout
     assert shot.read_bytes().startswith(PNG_SIGNATURE)

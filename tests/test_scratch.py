@@ -1,5 +1,6 @@
 """The from-scratch NumPy MLP (mnistflow.scratch) against PyTorch autograd, finite differences
 and torch.optim, plus dropout, initialisation and state_dict behaviour."""
+
 from __future__ import annotations
 
 import math
@@ -18,8 +19,12 @@ from mnistflow.scratch.layers import dropout_mask
 CONFIGS = {
     "relu": dict(hidden=(32, 16), activation="relu"),
     "learnable-network": dict(hidden=(32, 16), activation="learnable", share_k="network", k_init=((0.15, 0.8),)),
-    "learnable-layer": dict(hidden=(32, 16), activation="learnable", share_k="layer", k_init=((0.15, 0.8), (-0.1, 1.3))),
-    "learnable-layer-3": dict(hidden=(24, 16, 12), activation="learnable", share_k="layer", k_init=((0.1, 0.9), (-0.2, 1.2), (0.05, -0.7))),
+    "learnable-layer": dict(
+        hidden=(32, 16), activation="learnable", share_k="layer", k_init=((0.15, 0.8), (-0.1, 1.3))
+    ),
+    "learnable-layer-3": dict(
+        hidden=(24, 16, 12), activation="learnable", share_k="layer", k_init=((0.1, 0.9), (-0.2, 1.2), (0.05, -0.7))
+    ),
 }
 CONFIG_IDS = list(CONFIGS)
 
@@ -62,7 +67,9 @@ def test_params_have_the_keys_shapes_and_order_of_the_torch_state_dict(name):
     if kwargs["activation"] == "learnable":
         for j, (k0, k1) in enumerate(kwargs["k_init"]):
             assert model.params[f"acts.{j}.k0"].ndim == 0
-            assert float(model.params[f"acts.{j}.k0"]) == pytest.approx(k0) and float(model.params[f"acts.{j}.k1"]) == pytest.approx(k1)
+            assert float(model.params[f"acts.{j}.k0"]) == pytest.approx(k0) and float(
+                model.params[f"acts.{j}.k1"]
+            ) == pytest.approx(k1)
 
 
 @pytest.mark.parametrize("name", CONFIG_IDS)
@@ -100,7 +107,9 @@ def test_state_dict_round_trip_and_loading_from_torch():
         assert np.array_equal(other.params[key], tensor.numpy())
     other.load_state_dict(dict(net.named_parameters()))
     x, _ = batch(20, 3, dtype=np.float32)
-    torch.testing.assert_close(torch.from_numpy(other.forward(x)), net(torch.from_numpy(x)).detach(), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        torch.from_numpy(other.forward(x)), net(torch.from_numpy(x)).detach(), rtol=1e-5, atol=1e-5
+    )
 
     with pytest.raises(KeyError):
         other.load_state_dict({k: v for k, v in saved.items() if k != "out.bias"})
@@ -165,15 +174,28 @@ def test_loss_and_every_gradient_equal_torch_autograd_in_float64(name):
 
 
 def test_shared_k_gradient_is_the_sum_of_the_per_layer_gradients():
-    shared = NumpyMLP(hidden=(20, 10), activation="learnable", share_k="network", k_init=((0.2, 0.7),), dtype=np.float64)
-    per_layer = NumpyMLP(hidden=(20, 10), activation="learnable", share_k="layer", k_init=((0.2, 0.7), (0.2, 0.7)), dtype=np.float64)
-    per_layer.load_state_dict({**{k: v for k, v in shared.params.items() if not k.startswith("acts")},
-                               "acts.0.k0": 0.2, "acts.0.k1": 0.7, "acts.1.k0": 0.2, "acts.1.k1": 0.7})
+    shared = NumpyMLP(
+        hidden=(20, 10), activation="learnable", share_k="network", k_init=((0.2, 0.7),), dtype=np.float64
+    )
+    per_layer = NumpyMLP(
+        hidden=(20, 10), activation="learnable", share_k="layer", k_init=((0.2, 0.7), (0.2, 0.7)), dtype=np.float64
+    )
+    per_layer.load_state_dict(
+        {
+            **{k: v for k, v in shared.params.items() if not k.startswith("acts")},
+            "acts.0.k0": 0.2,
+            "acts.0.k1": 0.7,
+            "acts.1.k0": 0.2,
+            "acts.1.k1": 0.7,
+        }
+    )
     x, y = batch(16, 6)
     _, g_shared = shared.loss_and_grads(x, y)
     _, g_layer = per_layer.loss_and_grads(x, y)
     for k in ("k0", "k1"):
-        assert float(g_shared[f"acts.0.{k}"]) == pytest.approx(float(g_layer[f"acts.0.{k}"] + g_layer[f"acts.1.{k}"]), rel=1e-12)
+        assert float(g_shared[f"acts.0.{k}"]) == pytest.approx(
+            float(g_layer[f"acts.0.{k}"] + g_layer[f"acts.1.{k}"]), rel=1e-12
+        )
 
 
 def central_difference(model: NumpyMLP, x, y, key: str, index: tuple, eps: float = 1e-6) -> float:
@@ -219,7 +241,9 @@ def test_gradients_with_dropout_equal_finite_differences_under_a_fixed_mask(name
     grads = model.backward(dlogits)
     rng = np.random.default_rng(10)
     for key, param in model.params.items():
-        for index in [()] if param.ndim == 0 else [tuple(int(rng.integers(0, s)) for s in param.shape) for _ in range(3)]:
+        for index in (
+            [()] if param.ndim == 0 else [tuple(int(rng.integers(0, s)) for s in param.shape) for _ in range(3)]
+        ):
             original = param[index].copy()
             param[index] = original + 1e-6
             plus = loss_with_mask()[0]
@@ -240,13 +264,19 @@ def test_float32_gradients_agree_with_torch_float32():
     for key, g in expected.items():
         assert grads[key].dtype == np.float32
         scale = float(np.abs(g).max())
-        torch.testing.assert_close(torch.from_numpy(grads[key]), torch.from_numpy(g), rtol=1e-4, atol=1e-5 * scale, msg=key)
+        torch.testing.assert_close(
+            torch.from_numpy(grads[key]), torch.from_numpy(g), rtol=1e-4, atol=1e-5 * scale, msg=key
+        )
 
 
 def test_loss_equals_torch_cross_entropy_and_is_stable_for_huge_logits():
     rng = np.random.default_rng(13)
     y = rng.integers(0, 10, 64)
-    for logits in (rng.standard_normal((64, 10)), 1000.0 * rng.standard_normal((64, 10)), rng.standard_normal((64, 10)) + 1e4):
+    for logits in (
+        rng.standard_normal((64, 10)),
+        1000.0 * rng.standard_normal((64, 10)),
+        rng.standard_normal((64, 10)) + 1e4,
+    ):
         for dtype in (np.float64, np.float32):
             z = logits.astype(dtype)
             loss, dlogits = softmax_cross_entropy(z.copy(), y)
@@ -308,10 +338,19 @@ def run_both(name: str, make_np, make_torch, dtype=np.float64, steps: int = 5, l
 
 
 OPTIMIZERS = {
-    "sgd-momentum-wd": (lambda p: SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-2), lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-2)),
+    "sgd-momentum-wd": (
+        lambda p: SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-2),
+        lambda p: torch.optim.SGD(p, lr=0.1, momentum=0.9, weight_decay=1e-2),
+    ),
     "sgd-plain": (lambda p: SGD(p, lr=0.1), lambda p: torch.optim.SGD(p, lr=0.1)),
-    "adam-wd": (lambda p: Adam(p, lr=1e-2, weight_decay=1e-2), lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-2)),
-    "adam-betas-eps": (lambda p: Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-3), lambda p: torch.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-3)),
+    "adam-wd": (
+        lambda p: Adam(p, lr=1e-2, weight_decay=1e-2),
+        lambda p: torch.optim.Adam(p, lr=1e-2, weight_decay=1e-2),
+    ),
+    "adam-betas-eps": (
+        lambda p: Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-3),
+        lambda p: torch.optim.Adam(p, lr=3e-3, betas=(0.8, 0.99), eps=1e-3),
+    ),
 }
 
 
@@ -341,7 +380,10 @@ def test_float32_training_learns_without_upcasting():
     centers = rng.standard_normal((10, 784)).astype(np.float32)
     y = rng.integers(0, 10, 2000)
     x = (centers[y] + 2.0 * rng.standard_normal((2000, 784))).astype(np.float32)
-    for name, opt_cls, kwargs in (("learnable-layer", Adam, dict(lr=1e-3, weight_decay=1e-4)), ("relu", SGD, dict(lr=0.05, momentum=0.9))):
+    for name, opt_cls, kwargs in (
+        ("learnable-layer", Adam, dict(lr=1e-3, weight_decay=1e-4)),
+        ("relu", SGD, dict(lr=0.05, momentum=0.9)),
+    ):
         model = NumpyMLP(**CONFIGS[name], dropout=0.1, seed=18)
         opt = opt_cls(model.params, **kwargs)
         first = model.loss(x, y)
@@ -355,7 +397,9 @@ def test_float32_training_learns_without_upcasting():
         assert model.loss(x, y) < 0.2 * first
         assert (model.predict(x, batch_size=300) == y).mean() > 0.95
         assert all(p.dtype == np.float32 for p in model.params.values())
-        assert all(a.dtype == np.float32 for state in opt.state.values() for a in state.values() if isinstance(a, np.ndarray))
+        assert all(
+            a.dtype == np.float32 for state in opt.state.values() for a in state.values() if isinstance(a, np.ndarray)
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,7 +478,9 @@ def test_he_lecun_xavier_initialisation_statistics():
     xavier = NumpyMLP(hidden=(800, 800), activation="relu", init="xavier", seed=26)
     assert xavier.params["hidden.0.weight"].std() == pytest.approx(math.sqrt(2 / (784 + 800)), rel=0.01)
     assert xavier.params["out.weight"].std() == pytest.approx(math.sqrt(2 / (800 + 10)), rel=0.05)
-    assert NumpyMLP(hidden=(800,), activation="relu", init="lecun").params["hidden.0.weight"].std() == pytest.approx(1 / math.sqrt(784), rel=0.01)
+    assert NumpyMLP(hidden=(800,), activation="relu", init="lecun").params["hidden.0.weight"].std() == pytest.approx(
+        1 / math.sqrt(784), rel=0.01
+    )
 
     # Seeded: the same seed gives the same weights, another seed others.
     assert np.array_equal(NumpyMLP(seed=5).params["hidden.0.weight"], NumpyMLP(seed=5).params["hidden.0.weight"])

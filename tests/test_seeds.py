@@ -1,4 +1,5 @@
 """scripts/seeds.py: reading `dvc exp show --json`, the per-model margins and the table."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -34,17 +35,27 @@ def rev(name: str, params: dict, metrics: dict) -> dict:
     }
 
 
-def experiment(name: str, state: str | None, seed_of: dict[str, int], results: dict[str, tuple[float, float, float]]) -> dict:
+def experiment(
+    name: str, state: str | None, seed_of: dict[str, int], results: dict[str, tuple[float, float, float]]
+) -> dict:
     """A queued experiment's group: params with each model's train.seed, and per model its
     (val_acc, accuracy, perturbed_accuracy)."""
     params = {model: {"train": {"seed": seed, "epochs": 8}} for model, seed in seed_of.items()}
     metrics = {}
     for model, (val, test, perturbed) in results.items():
         metrics[f"metrics/{model}-train.json"] = {"epochs": 8, "val_acc": val, "test_acc": test}
-        metrics[f"metrics/{model}.json"] = {"accuracy": test, "perturbed_accuracy": perturbed, "perturbed_drop": 100 * (test - perturbed)}
+        metrics[f"metrics/{model}.json"] = {
+            "accuracy": test,
+            "perturbed_accuracy": perturbed,
+            "perturbed_drop": 100 * (test - perturbed),
+        }
     group = {"revs": [rev(name, params, metrics)], "name": name}
     if state is not None:
-        group["executor"] = {"state": state, "name": "dvc-task", "local": {"root": None, "log": None, "pid": None, "returncode": None, "task_id": "x"}}
+        group["executor"] = {
+            "state": state,
+            "name": "dvc-task",
+            "local": {"root": None, "log": None, "pid": None, "returncode": None, "task_id": "x"},
+        }
     return group
 
 
@@ -62,11 +73,18 @@ LENET5 = {0: (0.9905, 0.9912, 0.9870), 1: (0.9899, 0.9921, 0.9880), 2: (0.9910, 
 
 
 def three_seeds() -> list[dict]:
-    groups = [experiment(f"seeds-{s}", "success", {"mlp": s, "lenet5": s}, {"mlp": MLP[s], "lenet5": LENET5[s]}) for s in (0, 1, 2)]
+    groups = [
+        experiment(f"seeds-{s}", "success", {"mlp": s, "lenet5": s}, {"mlp": MLP[s], "lenet5": LENET5[s]})
+        for s in (0, 1, 2)
+    ]
     # Not ours (another name), still queued, failed: none of them counts.
-    groups.append(experiment("k1-0.5", "success", {"mlp": 1, "lenet5": 1}, {"mlp": (0.1, 0.1, 0.1), "lenet5": (0.1, 0.1, 0.1)}))
+    groups.append(
+        experiment("k1-0.5", "success", {"mlp": 1, "lenet5": 1}, {"mlp": (0.1, 0.1, 0.1), "lenet5": (0.1, 0.1, 0.1)})
+    )
     groups.append(experiment("seeds-3", "queued", {"mlp": 3, "lenet5": 3}, {}))
-    groups.append(experiment("seeds-4", "failed", {"mlp": 4, "lenet5": 4}, {"mlp": (0.2, 0.2, 0.2), "lenet5": (0.2, 0.2, 0.2)}))
+    groups.append(
+        experiment("seeds-4", "failed", {"mlp": 4, "lenet5": 4}, {"mlp": (0.2, 0.2, 0.2), "lenet5": (0.2, 0.2, 0.2)})
+    )
     return show(*groups)
 
 
@@ -88,10 +106,12 @@ def test_results_take_each_models_seed_from_the_finished_seeds_experiments():
 
 def test_a_model_seed_is_read_once_from_whichever_experiment_trained_it():
     # seeds-1-mlp set only mlp's seed: lenet5 kept the committed seed 0 there, which seeds-0 also holds.
-    rows = seeds.experiments(show(
-        experiment("seeds-0", "success", {"mlp": 0, "lenet5": 0}, {"mlp": MLP[0], "lenet5": LENET5[0]}),
-        experiment("seeds-1-mlp", "success", {"mlp": 1, "lenet5": 0}, {"mlp": MLP[1], "lenet5": LENET5[0]}),
-    ))
+    rows = seeds.experiments(
+        show(
+            experiment("seeds-0", "success", {"mlp": 0, "lenet5": 0}, {"mlp": MLP[0], "lenet5": LENET5[0]}),
+            experiment("seeds-1-mlp", "success", {"mlp": 1, "lenet5": 0}, {"mlp": MLP[1], "lenet5": LENET5[0]}),
+        )
+    )
     found = seeds.results(rows, ["mlp", "lenet5"], [0, 1])
     assert sorted(found["mlp"]) == [0, 1] and sorted(found["lenet5"]) == [0]
     # An experiment run outside the queue (no executor) counts as finished.
@@ -102,7 +122,10 @@ def test_a_model_seed_is_read_once_from_whichever_experiment_trained_it():
 def test_table_prints_mean_min_and_max_per_model():
     found = seeds.results(seeds.experiments(three_seeds()), ["mlp", "lenet5"], [0, 1, 2])
     lines = seeds.table(found).splitlines()
-    assert lines[0] == "| model | seeds | validation accuracy, mean (min–max) | test accuracy, mean (min–max) | perturbed accuracy, mean (min–max) |"
+    assert (
+        lines[0]
+        == "| model | seeds | validation accuracy, mean (min–max) | test accuracy, mean (min–max) | perturbed accuracy, mean (min–max) |"
+    )
     assert lines[1] == "| --- | --- | --- | --- | --- |"
     # mlp: validation 98.50, 98.62, 98.41 -> mean 98.51; test 98.64, 98.71, 98.58 -> 98.643; perturbed 98.01, 97.90, 98.12.
     assert lines[2] == "| `mlp` | 0, 1, 2 | 98.51% (98.41–98.62) | 98.64% (98.58–98.71) | 98.01% (97.90–98.12) |"
@@ -141,13 +164,18 @@ def test_collect_only_prints_the_table_and_runs_nothing(monkeypatch, capsys):
     monkeypatch.setattr(seeds, "dvc", fake_dvc)
     assert seeds.main(["--collect-only", "--models", "lenet5", "mlp"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[2].startswith("| `mlp` | 0, 1, 2 | 98.51%") and out.splitlines()[3].startswith("| `lenet5` |")
+    assert out.splitlines()[2].startswith("| `mlp` | 0, 1, 2 | 98.51%") and out.splitlines()[3].startswith(
+        "| `lenet5` |"
+    )
     assert calls == [["exp", "show", "--json"]]
     # A seed without results: the table still prints, one line names what is missing, status 1.
     assert seeds.main(["--collect-only", "--models", "mlp", "--seeds", "0", "3"]) == 1
     captured = capsys.readouterr()
     assert "| `mlp` | 0 |" in captured.out
-    assert captured.err.strip() == "no results for mlp seed 3; run `python scripts/seeds.py` with the same --models and --seeds"
+    assert (
+        captured.err.strip()
+        == "no results for mlp seed 3; run `python scripts/seeds.py` with the same --models and --seeds"
+    )
 
 
 def test_a_failing_dvc_command_is_one_line(monkeypatch, capsys):

@@ -8,6 +8,7 @@ port; two images posted to /invocations as README shows get the checkpoint's own
 probabilities back; a malformed request gets a 400. The server is always stopped (its whole
 process group). About 45 s on 2 cores, mostly the stages' and the server's imports.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -57,7 +58,9 @@ def post(url: str, body: bytes) -> tuple[int, dict]:
 
 
 def run_stage(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
-    proc = subprocess.run([str(VENV_BIN / "python"), "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [str(VENV_BIN / "python"), "-m", *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, f"{args} exited {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
     return proc
 
@@ -73,12 +76,26 @@ def test_the_registered_model_answers_http_requests(tmp_path):
     for stage in (["stages.download"], ["stages.preprocess"]):
         run_stage(stage, project, env)
     trained = run_stage(["stages.train", MODEL], project, env)
-    assert f"model 'mnist-{MODEL}'" in trained.stderr + trained.stdout  # "Successfully registered model 'mnist-deepcnn'."
+    assert (
+        f"model 'mnist-{MODEL}'" in trained.stderr + trained.stdout
+    )  # "Successfully registered model 'mnist-deepcnn'."
     champion = f"models:/mnist-{MODEL}@champion"
 
     port = free_port()
     server = subprocess.Popen(
-        [str(VENV_BIN / "mlflow"), "models", "serve", "-m", champion, "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        [
+            str(VENV_BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            champion,
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
@@ -102,7 +119,9 @@ def test_the_registered_model_answers_http_requests(tmp_path):
         assert served.shape == (2, 10)
         np.testing.assert_allclose(served.sum(axis=1), 1.0, atol=1e-5)
         np.testing.assert_allclose(served, expected, atol=1e-4)
-        labels = np.frombuffer(gzip.decompress((project / "data/raw/t10k-labels-idx1-ubyte.gz").read_bytes()), np.uint8, offset=8)
+        labels = np.frombuffer(
+            gzip.decompress((project / "data/raw/t10k-labels-idx1-ubyte.gz").read_bytes()), np.uint8, offset=8
+        )
         assert served.argmax(axis=1).tolist() == labels[:2].tolist()  # the synthetic digits are learned exactly
 
         # A batch of one, and a request of the wrong shape: an answer, and a 400 saying why.
@@ -118,7 +137,14 @@ def test_the_registered_model_answers_http_requests(tmp_path):
         for flag in (["--model-uri", champion], ["--model", MODEL]):
             # This copy's code: the venv's `mnistflow` script may be installed from another checkout.
             cli = [str(VENV_BIN / "python"), "-m", "mnistflow", "predict", "--json", *flag, "digit.png"]
-            proc = subprocess.run(cli, cwd=project, env={**env, "PYTHONPATH": str(project / "src")}, capture_output=True, text=True, timeout=120)
+            proc = subprocess.run(
+                cli,
+                cwd=project,
+                env={**env, "PYTHONPATH": str(project / "src")},
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert proc.returncode == 0, proc.stderr
             answers[flag[0]] = json.loads(proc.stdout)
         by_uri, by_checkpoint = answers["--model-uri"], answers["--model"]

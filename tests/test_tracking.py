@@ -10,6 +10,7 @@
 
 Stores live in tmp_path; servers are plain sockets on 127.0.0.1. About 40 s on 2 cores.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -87,7 +88,19 @@ def tiny_model(seed: int = 0):
 
 
 def test_metric_names_are_grouped_as_the_mlflow_ui_charts_them():
-    row = {"epoch": 3, "lr": 0.01, "train_loss": 0.5, "val_loss": 0.6, "test_loss": 0.7, "train_acc": 0.9, "val_acc": 0.8, "test_acc": 0.85, "k0": 0.1, "k1": 0.9, "k0_l1": 0.2}
+    row = {
+        "epoch": 3,
+        "lr": 0.01,
+        "train_loss": 0.5,
+        "val_loss": 0.6,
+        "test_loss": 0.7,
+        "train_acc": 0.9,
+        "val_acc": 0.8,
+        "test_acc": 0.85,
+        "k0": 0.1,
+        "k1": 0.9,
+        "k0_l1": 0.2,
+    }
     assert tracking.epoch_metrics(row, 1.5) == {
         "lr": 0.01,
         "loss/train": 0.5,
@@ -125,9 +138,14 @@ def test_a_training_run_records_data_model_and_linked_test_metrics(store, tmp_pa
     with tracking.training_run("train@ann", "ann", {"ann.train.lr": 0.001}) as run:
         run.log_dataset("train", "data/processed/train.npz", features, y)
         for epoch in range(3):
-            run.log_epoch({"epoch": epoch, "lr": 0.1, "train_loss": 2.0 - epoch, "train_acc": 0.1 * epoch, "k0": 0.0, "k1": 1.0}, seconds=0.5)
+            run.log_epoch(
+                {"epoch": epoch, "lr": 0.1, "train_loss": 2.0 - epoch, "train_acc": 0.1 * epoch, "k0": 0.0, "k1": 1.0},
+                seconds=0.5,
+            )
         run.set_tags({tracking.CHECKPOINT_TAG: tracking.file_sha256(checkpoint)})
-        model_id = run.log_model(model, example=features[:2], data_info={"standardize": True, "mean": mean, "std": std}, step=2)
+        model_id = run.log_model(
+            model, example=features[:2], data_info={"standardize": True, "mean": mean, "std": std}, step=2
+        )
         run.log_metrics({"final/train_loss": 0.0}, for_model=True)
         run_id = run.run_id
     with tracking.attach(checkpoint) as attached:
@@ -139,7 +157,9 @@ def test_a_training_run_records_data_model_and_linked_test_metrics(store, tmp_pa
     recorded = c.get_run(run_id)
     assert recorded.info.status == "FINISHED"
     assert [(m.step, m.value) for m in c.get_metric_history(run_id, "loss/train")] == [(0, 2.0), (1, 1.0), (2, 0.0)]
-    assert {"lr", "acc/train", "k/k0", "k/k1", "time/epoch_seconds", "final/train_loss", "test/accuracy"} <= set(recorded.data.metrics)
+    assert {"lr", "acc/train", "k/k0", "k/k1", "time/epoch_seconds", "final/train_loss", "test/accuracy"} <= set(
+        recorded.data.metrics
+    )
     assert "epoch" not in recorded.data.metrics and "train_loss" not in recorded.data.metrics
     sha = hashlib.sha256(Path("data/processed/train.npz").read_bytes()).hexdigest()
     inputs = {i.dataset.name: i for i in recorded.inputs.dataset_inputs}
@@ -154,12 +174,19 @@ def test_a_training_run_records_data_model_and_linked_test_metrics(store, tmp_pa
     assert linked["loss/train"].value == 0.0 and linked["loss/train"].step == 2
     assert linked["final/train_loss"].value == 0.0
     assert linked["test/accuracy"].value == 0.75 and linked["test/accuracy"].dataset_name == "mnist-test"
-    assert linked["test/accuracy"].dataset_digest == hashlib.sha256(Path("data/processed/test.npz").read_bytes()).hexdigest()[:32]
+    assert (
+        linked["test/accuracy"].dataset_digest
+        == hashlib.sha256(Path("data/processed/test.npz").read_bytes()).hexdigest()[:32]
+    )
 
     # Registered as mnist-ann, with the input format in its description; the served model takes
     # pixels in [0, 1] and answers the network's softmax on standardised pixels.
     [version] = c.search_model_versions("name = 'mnist-ann'")
-    assert str(version.version) == "1" and version.run_id == run_id and "float32 pixel values in [0, 1]" in version.description
+    assert (
+        str(version.version) == "1"
+        and version.run_id == run_id
+        and "float32 pixel values in [0, 1]" in version.description
+    )
     served = mlflow.pyfunc.load_model("models:/mnist-ann/latest")
     pixels = (x[:3].astype(np.float32) / 255).astype(np.float32)
     with torch.no_grad():
@@ -185,7 +212,13 @@ def test_a_yes_no_model_serves_the_positive_class_probability():
 @pytest.mark.parametrize("context", ["training_run", "attach"])
 @pytest.mark.parametrize(
     "raised, status",
-    [(None, "FINISHED"), (RuntimeError("a bug"), "FAILED"), (UserError("bad params"), "FAILED"), (Interrupted(signal.SIGTERM), "KILLED"), (KeyboardInterrupt(), "KILLED")],
+    [
+        (None, "FINISHED"),
+        (RuntimeError("a bug"), "FAILED"),
+        (UserError("bad params"), "FAILED"),
+        (Interrupted(signal.SIGTERM), "KILLED"),
+        (KeyboardInterrupt(), "KILLED"),
+    ],
 )
 def test_a_run_ends_finished_failed_or_killed(store, context, raised, status):
     checkpoint = Path("ann.pt")
@@ -279,7 +312,15 @@ def test_parallel_processes_share_a_fresh_sqlite_store(tmp_path):
     env = base_env()
     env["MLFLOW_TRACKING_URI"] = f"sqlite:///{db}"
     workers = [
-        subprocess.Popen([PYTHON, "-c", WORKER, str(ROOT / "src"), str(go), str(i)], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+        subprocess.Popen(
+            [PYTHON, "-c", WORKER, str(ROOT / "src"), str(go), str(i)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
         for i in range(4)
     ]
     try:
@@ -298,7 +339,10 @@ def test_parallel_processes_share_a_fresh_sqlite_store(tmp_path):
     assert sorted(r.data.params["worker"] for r in runs) == ["0", "1", "2", "3"]
     assert {r.info.status for r in runs} == {"FINISHED"}
     with sqlite3.connect(db) as con:
-        assert con.execute("SELECT name FROM experiments ORDER BY experiment_id").fetchall() == [("Default",), ("mnist",)]
+        assert con.execute("SELECT name FROM experiments ORDER BY experiment_id").fetchall() == [
+            ("Default",),
+            ("mnist",),
+        ]
 
 
 # --- failures: one line, in seconds, before any work ---------------------------------------------
@@ -332,7 +376,9 @@ def test_unreachable_server_or_damaged_store_stop_stages_in_one_line_before_any_
     )
 
     start = time.monotonic()
-    train = subprocess.run([PYTHON, "-m", "stages.train", "ann"], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+    train = subprocess.run(
+        [PYTHON, "-m", "stages.train", "ann"], cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )
     elapsed = time.monotonic() - start
     assert train.returncode == 1 and stage_lines(train.stderr) == [expected], train.stderr
     assert elapsed < 10, f"train took {elapsed:.1f} s to report a dead server"
@@ -340,8 +386,22 @@ def test_unreachable_server_or_damaged_store_stop_stages_in_one_line_before_any_
     damaged = tmp_path / "damaged.db"
     damaged.write_bytes(b"this is not a SQLite database" * 100)
     runs = {
-        "dead": subprocess.Popen([PYTHON, "-m", "stages.track"], cwd=project, env=env, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True),
-        "damaged": subprocess.Popen([PYTHON, "-m", "stages.track"], cwd=project, env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{damaged}"}, stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True),
+        "dead": subprocess.Popen(
+            [PYTHON, "-m", "stages.track"],
+            cwd=project,
+            env=env,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ),
+        "damaged": subprocess.Popen(
+            [PYTHON, "-m", "stages.track"],
+            cwd=project,
+            env={**env, "MLFLOW_TRACKING_URI": f"sqlite:///{damaged}"},
+            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        ),
     }
     try:
         out = {name: (p.wait(timeout=120), p.stderr.read()) for name, p in runs.items()}
@@ -355,7 +415,11 @@ def test_unreachable_server_or_damaged_store_stop_stages_in_one_line_before_any_
         f"error: MLflow store {damaged} is damaged (file is not a database); move it away (`mv {damaged} {damaged}.broken`) "
         "and the next stage starts a new, empty store, or set MLFLOW_TRACKING_URI to another store"
     ], out["damaged"]
-    written = sorted(str(p.relative_to(project)) for p in project.rglob("*") if not str(p.relative_to(project)).startswith(("stages", "src", "params.yaml", "dvc.yaml")))
+    written = sorted(
+        str(p.relative_to(project))
+        for p in project.rglob("*")
+        if not str(p.relative_to(project)).startswith(("stages", "src", "params.yaml", "dvc.yaml"))
+    )
     assert written == [], written  # no models/, metrics/, plots/, mlruns/, mlflow.db, staging folders
 
 
@@ -371,7 +435,9 @@ def test_a_silent_server_is_one_line_after_the_timeout(store, monkeypatch):
         with pytest.raises(UserError) as caught:
             tracking.check_store()
         elapsed = time.monotonic() - start
-    assert str(caught.value).startswith(f"MLflow tracking server {uri} is unreachable (no answer within {tracking.CHECK_TIMEOUT_S:g} s); start it")
+    assert str(caught.value).startswith(
+        f"MLflow tracking server {uri} is unreachable (no answer within {tracking.CHECK_TIMEOUT_S:g} s); start it"
+    )
     assert elapsed < tracking.CHECK_TIMEOUT_S + 3, elapsed
 
 
@@ -385,7 +451,9 @@ def test_a_truncated_store_is_one_line(store):
     tracking._READY.clear()
     with pytest.raises(UserError) as caught:
         tracking.check_store()
-    assert str(caught.value).startswith(f"MLflow store {path} is damaged (database disk image is malformed); move it away (`mv {path} {path}.broken`)")
+    assert str(caught.value).startswith(
+        f"MLflow store {path} is damaged (database disk image is malformed); move it away (`mv {path} {path}.broken`)"
+    )
 
 
 @contextlib.contextmanager
@@ -415,17 +483,28 @@ def test_a_read_only_store_is_one_line(store, tmp_path, what):
     with read_only(path if what == "file" else tmp_path), pytest.raises(UserError) as caught:
         tracking.check_store()
     if what == "file":
-        assert str(caught.value) == f"MLflow store {path} is read-only (no write permission); make it writable (`chmod u+w {path}`) or set MLFLOW_TRACKING_URI to another store"
+        assert (
+            str(caught.value)
+            == f"MLflow store {path} is read-only (no write permission); make it writable (`chmod u+w {path}`) or set MLFLOW_TRACKING_URI to another store"
+        )
     else:
-        assert str(caught.value).startswith(f"MLflow store {path} is read-only: its folder {tmp_path} is not writable (SQLite writes a journal beside it); make it writable")
+        assert str(caught.value).startswith(
+            f"MLflow store {path} is read-only: its folder {tmp_path} is not writable (SQLite writes a journal beside it); make it writable"
+        )
 
 
 @pytest.mark.parametrize(
     "message, says",
     [
-        ("(sqlite3.OperationalError) attempt to write a readonly database", "is read-only (logging metrics); make it writable"),
+        (
+            "(sqlite3.OperationalError) attempt to write a readonly database",
+            "is read-only (logging metrics); make it writable",
+        ),
         ("(sqlite3.DatabaseError) database disk image is malformed", "is damaged (logging metrics: "),
-        ("Detected out-of-date database schema (found version 1, but expected 2)", "run `mlflow db upgrade sqlite:////tmp/x/mlflow.db`"),
+        (
+            "Detected out-of-date database schema (found version 1, but expected 2)",
+            "run `mlflow db upgrade sqlite:////tmp/x/mlflow.db`",
+        ),
     ],
 )
 def test_store_failures_during_a_stage_are_one_line(message, says):
@@ -474,7 +553,12 @@ def test_champion_moves_only_to_a_strictly_better_version(store):
         _train(val_acc, seed=2)
         assert str(c.get_model_version_by_alias("mnist-ann", tracking.CHAMPION).version) == better
     versions = {str(v.version): v for v in c.search_model_versions("name = 'mnist-ann'")}
-    assert {k: float(v.tags[tracking.VAL_ACC_TAG]) for k, v in versions.items()} == {"1": 0.90, "2": 0.95, "3": 0.93, "4": 0.95}
+    assert {k: float(v.tags[tracking.VAL_ACC_TAG]) for k, v in versions.items()} == {
+        "1": 0.90,
+        "2": 0.95,
+        "3": 0.93,
+        "4": 0.95,
+    }
     served = mlflow.pyfunc.load_model("models:/mnist-ann@champion")  # what `mlflow models serve -m` and predict load
     assert served.metadata.run_id == versions[better].run_id
 
@@ -497,7 +581,12 @@ def test_the_registry_record_says_which_checkpoint_is_champion(store):
         run.promote(0.875)
     found = tracking.champions({"ann": tracking.file_sha256(checkpoint), "mlp": "0" * 64})
     assert found == {
-        "ann": {"registered_model": "mnist-ann", "champion_version": "1", "champion_val_acc": 0.875, "checkpoint_is_champion": True},
+        "ann": {
+            "registered_model": "mnist-ann",
+            "champion_version": "1",
+            "champion_val_acc": 0.875,
+            "checkpoint_is_champion": True,
+        },
         "mlp": None,  # never registered
     }
     assert tracking.champions({"ann": "f" * 64})["ann"]["checkpoint_is_champion"] is False

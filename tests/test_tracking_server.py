@@ -12,6 +12,7 @@ Where PostgreSQL (initdb) and its driver (requirements-postgres.txt: psycopg) ar
 test runs a server on a private PostgreSQL cluster and logs a run through it.
 Servers are always stopped (their process groups). About 60 s on 2 cores.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -36,8 +37,14 @@ PYTHON = str(VENV_BIN / "python")
 START_TIMEOUT_S = 120  # a fresh backend store runs MLflow's schema migrations first (5-10 s on 2 cores)
 SLICE = ("download", "preprocess", "train@ann", "evaluate@ann", "plot@ann")
 ANN_PNGS = {
-    "accuracy_train_vs_test.png", "confusion_matrix.png", "loss_curve.png", "loss_train_vs_test.png",
-    "misclassified.png", "roc_curve.png", "activation_first_last.png", "k_per_epoch.png",
+    "accuracy_train_vs_test.png",
+    "confusion_matrix.png",
+    "loss_curve.png",
+    "loss_train_vs_test.png",
+    "misclassified.png",
+    "roc_curve.png",
+    "activation_first_last.png",
+    "k_per_epoch.png",
 }
 
 
@@ -81,9 +88,26 @@ def mlflow_server(backend_uri: str, artifacts: Path, log: Path):
     port = free_port()
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            [MLFLOW, "server", "--backend-store-uri", backend_uri, "--serve-artifacts", "--artifacts-destination", str(artifacts),
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            env=base_env(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True, cwd=artifacts.parent,
+            [
+                MLFLOW,
+                "server",
+                "--backend-store-uri",
+                backend_uri,
+                "--serve-artifacts",
+                "--artifacts-destination",
+                str(artifacts),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            env=base_env(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=artifacts.parent,
         )
     try:
         yield Server(f"http://127.0.0.1:{port}", proc, log)
@@ -107,7 +131,12 @@ def test_the_pipeline_logs_to_a_tracking_server(tmp_path):
         repo = tmp_path / "project"
         repo.mkdir()
         copy_project(repo)
-        for args in (("init", "-q", "-b", "main"), ("config", "user.name", "t"), ("config", "user.email", "t@example.invalid"), ("config", "commit.gpgsign", "false")):
+        for args in (
+            ("init", "-q", "-b", "main"),
+            ("config", "user.name", "t"),
+            ("config", "user.email", "t@example.invalid"),
+            ("config", "commit.gpgsign", "false"),
+        ):
             git(repo, *args)
         mirror = tmp_path / "mirror"
         edit_params(repo / "params.yaml", write_mnist(mirror, n_train=1000, n_test=300, seed=0))
@@ -120,7 +149,9 @@ def test_the_pipeline_logs_to_a_tracking_server(tmp_path):
         assert stages_ran(out) == set(SLICE), out
         tracked = run([PYTHON, "-m", "stages.track", "ann"], repo, env)  # the track stage, for this one model
         # (MLflow adds its "View run … at <url>" lines when a run on a server ends.)
-        assert "track ann: test metrics, 4 evaluation files and 8 figures logged" in tracked.stdout.splitlines(), tracked.stdout + tracked.stderr
+        assert "track ann: test metrics, 4 evaluation files and 8 figures logged" in tracked.stdout.splitlines(), (
+            tracked.stdout + tracked.stderr
+        )
         again = run([PYTHON, "-m", "stages.track", "ann"], repo, env)
         assert "track ann: up to date" in again.stdout.splitlines(), again.stdout + again.stderr
 
@@ -141,16 +172,33 @@ def test_the_pipeline_logs_to_a_tracking_server(tmp_path):
         import json
 
         assert r.data.metrics["test/accuracy"] == pytest.approx(json.loads(evaluated)["accuracy"])
-        assert r.data.metrics["final/k1"] == pytest.approx(json.loads((repo / "metrics/ann-train.json").read_text())["k1"])
+        assert r.data.metrics["final/k1"] == pytest.approx(
+            json.loads((repo / "metrics/ann-train.json").read_text())["k1"]
+        )
         assert {i.dataset.name for i in r.inputs.dataset_inputs} == {"mnist-train", "mnist-val", "mnist-test"}
 
         # Artifacts went through the server into its destination; the project kept none.
-        assert {a.path for a in c.list_artifacts(run_id, "history")} == {"history/history.csv", "history/steps.csv", "history/ann-train.json"}
-        assert {a.path for a in c.list_artifacts(run_id, "evaluation")} == {"evaluation/ann.json", "evaluation/per_class.csv", "evaluation/roc.csv", "evaluation/confusion.csv"}
+        assert {a.path for a in c.list_artifacts(run_id, "history")} == {
+            "history/history.csv",
+            "history/steps.csv",
+            "history/ann-train.json",
+        }
+        assert {a.path for a in c.list_artifacts(run_id, "evaluation")} == {
+            "evaluation/ann.json",
+            "evaluation/per_class.csv",
+            "evaluation/roc.csv",
+            "evaluation/confusion.csv",
+        }
         assert {Path(a.path).name for a in c.list_artifacts(run_id, "plots")} == ANN_PNGS
-        downloaded = Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="evaluation/ann.json", tracking_uri=url, dst_path=str(tmp_path / "dl")))
+        downloaded = Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path="evaluation/ann.json", tracking_uri=url, dst_path=str(tmp_path / "dl")
+            )
+        )
         assert downloaded.read_text() == evaluated
-        assert list(artifacts.rglob("ann.json")) and list(artifacts.rglob("MLmodel")), "artifacts are not in the server's destination"
+        assert list(artifacts.rglob("ann.json")) and list(artifacts.rglob("MLmodel")), (
+            "artifacts are not in the server's destination"
+        )
         assert not (repo / "mlruns").exists() and not (repo / "mlflow.db").exists()
 
         # The model: logged, linked to its test metrics, registered, loadable through the server.
@@ -197,10 +245,47 @@ def postgres_cluster(port: int):
             os.chown(data, pw.pw_uid, pw.pw_gid)
             as_user = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
         env = {"PATH": os.environ.get("PATH", ""), "LANG": "C.UTF-8", "HOME": str(data)}
-        subprocess.run([str(bin_dir / "initdb"), "-D", str(data / "db"), "-U", "mlflow", "--auth=trust", "-E", "UTF8", "--no-sync"], env=env, cwd=data, capture_output=True, text=True, check=True, timeout=120, **as_user)
+        subprocess.run(
+            [
+                str(bin_dir / "initdb"),
+                "-D",
+                str(data / "db"),
+                "-U",
+                "mlflow",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            env=env,
+            cwd=data,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+            **as_user,
+        )
         server = subprocess.Popen(
-            [str(bin_dir / "postgres"), "-D", str(data / "db"), "-p", str(port), "-k", str(data), "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off"],
-            env=env, cwd=data, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True, **as_user,
+            [
+                str(bin_dir / "postgres"),
+                "-D",
+                str(data / "db"),
+                "-p",
+                str(port),
+                "-k",
+                str(data),
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+            ],
+            env=env,
+            cwd=data,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            **as_user,
         )
         try:
             import psycopg
@@ -208,11 +293,20 @@ def postgres_cluster(port: int):
             deadline = time.monotonic() + 60
             while True:
                 try:
-                    con = psycopg.connect(host="127.0.0.1", port=port, user="mlflow", dbname="postgres", connect_timeout=2, autocommit=True)
+                    con = psycopg.connect(
+                        host="127.0.0.1",
+                        port=port,
+                        user="mlflow",
+                        dbname="postgres",
+                        connect_timeout=2,
+                        autocommit=True,
+                    )
                     break
                 except psycopg.OperationalError:
                     if server.poll() is not None or time.monotonic() > deadline:
-                        pytest.fail(f"PostgreSQL did not start: {server.stdout.read() if server.poll() is not None else 'no answer in 60 s'}")
+                        pytest.fail(
+                            f"PostgreSQL did not start: {server.stdout.read() if server.poll() is not None else 'no answer in 60 s'}"
+                        )
                     time.sleep(0.3)
             con.execute("CREATE DATABASE mlflow")
             con.close()
@@ -225,7 +319,9 @@ def postgres_cluster(port: int):
 
 @pytest.mark.skipif(postgres_bin() is None, reason="PostgreSQL is not installed (apt-get install postgresql)")
 def test_a_tracking_server_on_postgresql(tmp_path, monkeypatch):
-    pytest.importorskip("psycopg", reason="the PostgreSQL driver is not installed (pip install -r requirements-postgres.txt)")
+    pytest.importorskip(
+        "psycopg", reason="the PostgreSQL driver is not installed (pip install -r requirements-postgres.txt)"
+    )
     import numpy as np
     import psycopg
     import torch
@@ -252,12 +348,18 @@ def test_a_tracking_server_on_postgresql(tmp_path, monkeypatch):
                 with tracking.training_run("train@ann", "ann", {"ann.train.lr": 0.001}) as logged:
                     logged.log_dataset("train", "data/train.npz", features, y)
                     logged.log_epoch({"epoch": 0, "lr": 0.1, "train_loss": 2.3, "train_acc": 0.1}, 0.5)
-                    logged.log_model(build_model(arch, kwargs), example=features[:2], data_info={"standardize": False}, step=0)
+                    logged.log_model(
+                        build_model(arch, kwargs), example=features[:2], data_info={"standardize": False}, step=0
+                    )
                     run_id = logged.run_id
             finally:
                 tracking._READY.clear()
             r = client(url).get_run(run_id)
-            assert r.info.status == "FINISHED" and r.data.params["ann.train.lr"] == "0.001" and "loss/train" in r.data.metrics
+            assert (
+                r.info.status == "FINISHED"
+                and r.data.params["ann.train.lr"] == "0.001"
+                and "loss/train" in r.data.metrics
+            )
             assert str(client(url).search_model_versions("name = 'mnist-ann'")[0].version) == "1"
         with psycopg.connect(database) as con:
             rows = con.execute("SELECT run_uuid, status FROM runs").fetchall()

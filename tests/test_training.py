@@ -1,4 +1,5 @@
 """The one training loop and evaluation path, on generated digits."""
+
 from __future__ import annotations
 
 import math
@@ -97,7 +98,9 @@ def test_exploding_learning_rate_stops_within_a_few_steps(splits, backend):
     err = caught.value
     assert err.epoch == 1 and 1 <= err.step <= 3, "caught within a few steps, not at the end of the epoch"
     assert err.lr == 1e6 and set(err.scalars) == {"k0", "k1"}
-    assert not math.isfinite(err.loss) or err.loss > LOSS_LIMIT or max(abs(v) for v in err.scalars.values()) > SCALAR_LIMIT
+    assert (
+        not math.isfinite(err.loss) or err.loss > LOSS_LIMIT or max(abs(v) for v in err.scalars.values()) > SCALAR_LIMIT
+    )
     assert [row["epoch"] for row in seen] == [0]  # the untrained net's row only
     assert str(err).startswith(f"training diverged at epoch 1 of 3, step {err.step}: loss ")
     assert "learning rate 1e+06, k0 " in str(err)
@@ -106,7 +109,10 @@ def test_exploding_learning_rate_stops_within_a_few_steps(splits, backend):
 def test_untrainable_start_is_caught_before_the_first_step(splits):
     seed_everything(0)
     model = build_model(*mlp_spec(mlp_model(hidden=(32,)), init_section(k1=1e6), 0))
-    with pytest.raises(Diverged, match=r"^training diverged before the first step: loss [0-9.e+]+, learning rate 0.001, k0 \+0, k1 \+1e\+06$"):
+    with pytest.raises(
+        Diverged,
+        match=r"^training diverged before the first step: loss [0-9.e+]+, learning rate 0.001, k0 \+0, k1 \+1e\+06$",
+    ):
         fit(model, splits, training(epochs=1, batch_size=32))
 
 
@@ -118,7 +124,13 @@ def test_models_without_k_diverge_without_k(splits):
 
 def test_check_divergence_limits():
     check_divergence(1, 1, 5, LOSS_LIMIT, 0.1, {"k0": -SCALAR_LIMIT, "k1": SCALAR_LIMIT})  # at the limits: fine
-    for loss, scalars in ((math.nan, {}), (math.inf, {}), (LOSS_LIMIT * 1.01, {}), (0.3, {"k1": math.nan}), (0.3, {"k0": -1.01 * SCALAR_LIMIT})):
+    for loss, scalars in (
+        (math.nan, {}),
+        (math.inf, {}),
+        (LOSS_LIMIT * 1.01, {}),
+        (0.3, {"k1": math.nan}),
+        (0.3, {"k0": -1.01 * SCALAR_LIMIT}),
+    ):
         with pytest.raises(Diverged):
             check_divergence(1, 1, 5, loss, 0.1, scalars)
 
@@ -140,14 +152,26 @@ def test_resolve_device(monkeypatch):
         monkeypatch.setattr(torch.cuda, "is_available", lambda cuda=cuda: cuda)
         monkeypatch.setattr(torch.backends.mps, "is_available", lambda mps=mps: mps)
         assert resolve_device("auto").type == expected
-    with pytest.raises(DeviceError, match="^train.device is 'cuda' but torch sees no CUDA device; set it to 'auto' or 'cpu'$"):
+    with pytest.raises(
+        DeviceError, match="^train.device is 'cuda' but torch sees no CUDA device; set it to 'auto' or 'cpu'$"
+    ):
         resolve_device("cuda")
     with pytest.raises(DeviceError, match="^train.device is 'mps' but torch sees no Apple MPS device"):
         resolve_device("mps")
 
 
 def test_format_row_shows_progress():
-    row = {"epoch": 3, "train_loss": 0.25, "val_loss": 0.3, "test_loss": 0.28, "train_acc": 0.93, "val_acc": 0.92, "test_acc": 0.925, "k0": 0.1, "k1": 0.8}
+    row = {
+        "epoch": 3,
+        "train_loss": 0.25,
+        "val_loss": 0.3,
+        "test_loss": 0.28,
+        "train_acc": 0.93,
+        "val_acc": 0.92,
+        "test_acc": 0.925,
+        "k0": 0.1,
+        "k1": 0.8,
+    }
     line = format_row(row, 20, 1.5)
     assert line.startswith("epoch   3/20") and "test 92.50%" in line and "k1 +0.8000" in line and "(1.5 s)" in line
 

@@ -11,6 +11,7 @@ here), and then written atomically. safetensors would also be deterministic but 
 tensors, so the config would need a second file; one ``torch.save`` file keeps the checkpoint
 self-describing.
 """
+
 from __future__ import annotations
 
 import io
@@ -37,7 +38,9 @@ class CheckpointError(UserError, RuntimeError):
 
 def _restore_hint(path: Path) -> str:
     model = path.stem
-    return f"restore it with `dvc checkout {path}` (or `dvc pull {path}`), or retrain it with `dvc repro -f train@{model}`"
+    return (
+        f"restore it with `dvc checkout {path}` (or `dvc pull {path}`), or retrain it with `dvc repro -f train@{model}`"
+    )
 
 
 def to_bytes(model: nn.Module, arch: str, kwargs: dict[str, Any], task: Task, extra: dict[str, Any]) -> bytes:
@@ -54,7 +57,9 @@ def to_bytes(model: nn.Module, arch: str, kwargs: dict[str, Any], task: Task, ex
     return buffer.getvalue()
 
 
-def save(path: str | Path, model: nn.Module, arch: str, kwargs: dict[str, Any], task: Task, extra: dict[str, Any]) -> None:
+def save(
+    path: str | Path, model: nn.Module, arch: str, kwargs: dict[str, Any], task: Task, extra: dict[str, Any]
+) -> None:
     """Write the checkpoint atomically (see :func:`to_bytes`)."""
     data = to_bytes(model, arch, kwargs, task, extra)
     with atomic_open(path, "wb") as fh:
@@ -75,7 +80,9 @@ def read(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]
     """The checkpoint's payload; :class:`CheckpointError` (one line, with the fix) if unusable."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"{path} is missing; run its training stage (`dvc repro train@{path.stem}`) or fetch it (`dvc pull {path}`)")
+        raise CheckpointError(
+            f"{path} is missing; run its training stage (`dvc repro train@{path.stem}`) or fetch it (`dvc pull {path}`)"
+        )
     if path.stat().st_size == 0:
         raise CheckpointError(f"{path} is empty; {_restore_hint(path)}")
     try:
@@ -86,12 +93,16 @@ def read(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]
         # weights_only refuses anything but tensors and plain containers: a plain pickle, a
         # pickled object, or bytes that are no pickle at all.
         detail = unpickler_reason(exc)
-        raise CheckpointError(f"{path} is not a checkpoint this pipeline wrote: a weights-only load refuses it ({detail}); {_restore_hint(path)}") from None
+        raise CheckpointError(
+            f"{path} is not a checkpoint this pipeline wrote: a weights-only load refuses it ({detail}); {_restore_hint(path)}"
+        ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         detail = " ".join(str(exc).split())[:120] or type(exc).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint ({detail}); {_restore_hint(path)}") from None
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED):
-        raise CheckpointError(f"{path} is a torch file but not this pipeline's checkpoint (it lacks {', '.join(REQUIRED)}); {_restore_hint(path)}")
+        raise CheckpointError(
+            f"{path} is a torch file but not this pipeline's checkpoint (it lacks {', '.join(REQUIRED)}); {_restore_hint(path)}"
+        )
     return payload
 
 
@@ -103,11 +114,15 @@ def load(path: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Modul
         model = build_model(payload["arch"], payload["kwargs"])
     except (ValueError, TypeError) as exc:  # an architecture or arguments this code does not know
         detail = " ".join(str(exc).split())[:120]
-        raise CheckpointError(f"{path} describes a network this pipeline cannot build ({detail}); {_restore_hint(Path(path))}") from None
+        raise CheckpointError(
+            f"{path} describes a network this pipeline cannot build ({detail}); {_restore_hint(Path(path))}"
+        ) from None
     try:
         model.load_state_dict(payload["state_dict"])
     except RuntimeError as exc:
         detail = " ".join(str(exc).split())[:120]
-        raise CheckpointError(f"{path}: its weights do not fit its own architecture ({detail}); {_restore_hint(Path(path))}") from None
+        raise CheckpointError(
+            f"{path}: its weights do not fit its own architecture ({detail}); {_restore_hint(Path(path))}"
+        ) from None
     model.to(device).eval()
     return model, Task.from_dict(payload.get("task", {})), payload

@@ -9,6 +9,7 @@ command runs, so ``mnistflow --help`` stays quick.
 Exit status: 0 done, 1 a problem the user can fix (one ``error: …`` line each, no traceback),
 2 a usage error (argparse's message), 130/143 interrupted.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,7 +32,12 @@ class Command:
 
 
 def _predict_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("files", nargs="+", metavar="IMAGE", help="pictures of one digit each (PNG, JPEG, …): dark on light or light on dark, any size")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        metavar="IMAGE",
+        help="pictures of one digit each (PNG, JPEG, …): dark on light or light on dark, any size",
+    )
     which = parser.add_mutually_exclusive_group()
     which.add_argument(
         "--model",
@@ -39,7 +45,11 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="a digit model of the pipeline (ann, mlp, lenet5, deepcnn: models/NAME.pt) or a checkpoint file; "
         "default: the one with the best test accuracy in reports/summary.json",
     )
-    which.add_argument("--model-uri", metavar="URI", help="an MLflow model instead: models:/mnist-deepcnn@champion (the best on validation), models:/mnist-deepcnn/<version> or runs:/<run id>/model")
+    which.add_argument(
+        "--model-uri",
+        metavar="URI",
+        help="an MLflow model instead: models:/mnist-deepcnn@champion (the best on validation), models:/mnist-deepcnn/<version> or runs:/<run id>/model",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON document (for scripts) instead of text")
 
 
@@ -69,7 +79,9 @@ COMMANDS: dict[str, Command] = {
 
 
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="mnistflow", description="Use the models of the mnistflow pipeline (run it from the project folder).")
+    top = argparse.ArgumentParser(
+        prog="mnistflow", description="Use the models of the mnistflow pipeline (run it from the project folder)."
+    )
     commands = top.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, command in COMMANDS.items():
         sub = commands.add_parser(name, help=command.help, description=command.help)

@@ -13,6 +13,7 @@ follows from what it holds: ``model.arch`` names the network (``mlp``, ``lenet5`
 and a ``positive`` list makes it a yes/no classifier. So a new model is one section here plus
 its entry in dvc.yaml's ``vars: models``.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -124,13 +125,22 @@ class PerturbSection:
 
     def problems(self) -> Problems:
         if not 0 <= self.degrees <= 45:
-            yield "degrees", f"must be in [0, 45] (a larger turn is no slant a writer gives a digit), got {self.degrees}"
+            yield (
+                "degrees",
+                f"must be in [0, 45] (a larger turn is no slant a writer gives a digit), got {self.degrees}",
+            )
         if not 0 <= self.translate <= 4:
-            yield "translate", f"must be in [0, 4] pixels (MNIST's 20-pixel digit has 4 pixels of margin), got {self.translate}"
+            yield (
+                "translate",
+                f"must be in [0, 4] pixels (MNIST's 20-pixel digit has 4 pixels of margin), got {self.translate}",
+            )
         if not 0 <= self.scale < 0.5:
             yield "scale", f"must be in [0, 0.5), got {self.scale}"
         if not 0 <= self.stroke <= 2:
-            yield "stroke", f"must be in [0, 2] pixels (a 3x3 dilation or erosion moves each edge by at most 1), got {self.stroke}"
+            yield (
+                "stroke",
+                f"must be in [0, 2] pixels (a 3x3 dilation or erosion moves each edge by at most 1), got {self.stroke}",
+            )
 
 
 @dataclass(frozen=True)
@@ -194,7 +204,10 @@ class MLPModel:
             if width < 1:
                 yield f"hidden.{i}", f"must be a positive width, got {width}"
         if self.activation == "relu" and self.share_k != "network":
-            yield "share_k", f"is {self.share_k!r}, but ReLU has no k0/k1 to share; use network (or activation: learnable)"
+            yield (
+                "share_k",
+                f"is {self.share_k!r}, but ReLU has no k0/k1 to share; use network (or activation: learnable)",
+            )
         yield from self.family_problems()
 
     def family_problems(self) -> Problems:
@@ -202,14 +215,20 @@ class MLPModel:
         for name, (families, neutral) in self.FAMILY_KEYS.items():
             value = getattr(self, name)
             if self.activation not in families and value != neutral:
-                yield name, f"is {value}, but only activation {' or '.join(families)} reads it; set it to {neutral} (or activation: {families[0]})"
+                yield (
+                    name,
+                    f"is {value}, but only activation {' or '.join(families)} reads it; set it to {neutral} (or activation: {families[0]})",
+                )
         if self.activation in ("polynomial", "rational"):
             if not 1 <= self.degree <= 8:
                 yield "degree", f"must be 1 to 8, got {self.degree}"
             if self.span < 0:
                 yield "span", f"must be >= 0 (0: no bound), got {self.span}"
         if self.activation == "rational" and not 1 <= self.denominator <= 8:
-            yield "denominator", f"must be 1 to 8 for a rational activation (a polynomial has none), got {self.denominator}"
+            yield (
+                "denominator",
+                f"must be 1 to 8 for a rational activation (a polynomial has none), got {self.denominator}",
+            )
 
 
 @dataclass(frozen=True)
@@ -305,12 +324,22 @@ class MLPTraining(Training):
     def problems(self) -> Problems:
         yield from super().problems()
         if self.channels_last:
-            yield "channels_last", "is true, but a fully connected network has no image channels to reorder (it speeds up the CNNs); set it to false"
+            yield (
+                "channels_last",
+                "is true, but a fully connected network has no image channels to reorder (it speeds up the CNNs); set it to false",
+            )
         if self.backend == "numpy":
-            unsupported = {"amp": self.amp != "none", "device": self.device in ("cuda", "mps"), "label_smoothing": self.label_smoothing > 0}
+            unsupported = {
+                "amp": self.amp != "none",
+                "device": self.device in ("cuda", "mps"),
+                "label_smoothing": self.label_smoothing > 0,
+            }
             for name, bad in unsupported.items():
                 if bad:
-                    yield name, f"is {getattr(self, name)!r}, which the numpy backend does not support; use backend: torch or change {name}"
+                    yield (
+                        name,
+                        f"is {getattr(self, name)!r}, which the numpy backend does not support; use backend: torch or change {name}",
+                    )
 
 
 @dataclass(frozen=True)
@@ -353,7 +382,10 @@ class MLPSection:
 
     def problems(self) -> Problems:
         if self.train.backend == "numpy" and self.model.activation not in ("learnable", "relu"):
-            yield "train.backend", f"is numpy, whose from-scratch engine has only the affine g and ReLU, not activation {self.model.activation}; set backend: torch"
+            yield (
+                "train.backend",
+                f"is numpy, whose from-scratch engine has only the affine g and ReLU, not activation {self.model.activation}; set backend: torch",
+            )
 
 
 @dataclass(frozen=True)
@@ -500,7 +532,9 @@ def _build_params(raw: Any, errors: list[str]) -> Any:
             continue
         models[name] = _build(model_section_type(section), section, name, errors)
     if not models and not errors:
-        errors.append("the top level: no model section; add one (a mapping with `model` and `train`, see README 'Add a model')")
+        errors.append(
+            "the top level: no model section; add one (a mapping with `model` and `train`, see README 'Add a model')"
+        )
     if _INVALID in values.values() or _INVALID in models.values() or len(values) < len(SHARED_SECTIONS):
         return _INVALID
     return Params(**values, models=models)
@@ -537,6 +571,7 @@ def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 # --- the one validation pass -------------------------------------------------------------
 
+
 def _dotted(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
@@ -562,7 +597,9 @@ def _build(cls: type, raw: Any, prefix: str, errors: list[str]) -> Any:
             values[name] = _convert(raw[name], hints[name], _dotted(prefix, name), errors)
         else:
             what = "section" if dataclasses.is_dataclass(hints[name]) else "key"
-            errors.append(f"{_dotted(prefix, name)}: missing {what}; params.yaml must write every value (see the other model sections for an example)")
+            errors.append(
+                f"{_dotted(prefix, name)}: missing {what}; params.yaml must write every value (see the other model sections for an example)"
+            )
     if len(errors) > n_before or _INVALID in values.values():
         return _INVALID
     obj = cls(**values)

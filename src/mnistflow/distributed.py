@@ -20,6 +20,7 @@ other ranks train and exit quietly. gloo on the CPU, NCCL on CUDA (one GPU per r
 NumPy backend and Apple's MPS train in one process only. Without ``MNISTFLOW_NPROC`` (or with
 1) nothing here runs: :func:`fit` is ``training.fit``.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,7 +50,9 @@ def requested_processes(env: Mapping[str, str] | None = None) -> int:
     if not value:
         return 1
     if not value.isdigit() or int(value) < 1:
-        raise UserError(f"{NPROC_ENV}={value} must be a whole number of processes >= 1, e.g. `{NPROC_ENV}=2 dvc repro train@mlp`")
+        raise UserError(
+            f"{NPROC_ENV}={value} must be a whole number of processes >= 1, e.g. `{NPROC_ENV}=2 dvc repro train@mlp`"
+        )
     return int(value)
 
 
@@ -117,7 +120,9 @@ def is_lead(numpy_backend: bool = False) -> bool:
     the launch fails with its status); the other ranks exit quietly.
     """
     if world_size() > 1 and numpy_backend:
-        if rank() != 0:  # rank 0 says why and fails the launch; exiting first with a failure would make torchrun stop it
+        if (
+            rank() != 0
+        ):  # rank 0 says why and fails the launch; exiting first with a failure would make torchrun stop it
             raise SystemExit(0)
         refuse_numpy(world_size())
     return rank() == 0
@@ -125,7 +130,9 @@ def is_lead(numpy_backend: bool = False) -> bool:
 
 def refuse_numpy(processes: int) -> NoReturn:
     """The one-line error for the NumPy engine asked to train in ``processes`` > 1 processes."""
-    raise UserError(f"the numpy backend trains in one process; unset {NPROC_ENV} (it is {os.environ.get(NPROC_ENV, processes)}) or set train.backend: torch")
+    raise UserError(
+        f"the numpy backend trains in one process; unset {NPROC_ENV} (it is {os.environ.get(NPROC_ENV, processes)}) or set train.backend: torch"
+    )
 
 
 @dataclass(frozen=True)
@@ -146,7 +153,9 @@ def start(cfg: Training) -> Group:
     if device.type == "cuda":
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if local_rank >= torch.cuda.device_count():
-            raise UserError(f"{world_size()} processes on {torch.cuda.device_count()} GPU(s): set {NPROC_ENV} to at most the number of GPUs")
+            raise UserError(
+                f"{world_size()} processes on {torch.cuda.device_count()} GPU(s): set {NPROC_ENV} to at most the number of GPUs"
+            )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
         dist.init_process_group("nccl", device_id=device)
@@ -171,7 +180,9 @@ class DistributedEngine(TorchEngine):
         self.device = group.device
         self.model = self.model.to(self.device)
         # DDP broadcasts rank 0's weights and buffers now, and its buffers before every forward.
-        self.ddp = DistributedDataParallel(self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        self.ddp = DistributedDataParallel(
+            self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None
+        )
         # Augmentation and dropout draw from torch's global generator: a stream of its own per
         # rank (the same seed everywhere would give every rank's i-th image the same draw).
         torch.manual_seed(cfg.seed + 1_000_003 * group.rank)
@@ -247,7 +258,14 @@ def fit(
         return fit_one(model, splits, cfg, task, on_epoch=on_epoch, eval_batch_size=eval_batch_size)
     group = start(cfg)
     try:
-        return fit_one(DistributedEngine(model, cfg, task, group), splits, cfg, task, on_epoch=on_epoch, eval_batch_size=eval_batch_size)
+        return fit_one(
+            DistributedEngine(model, cfg, task, group),
+            splits,
+            cfg,
+            task,
+            on_epoch=on_epoch,
+            eval_batch_size=eval_batch_size,
+        )
     except Diverged:
         if group.rank != 0:
             raise SystemExit(0) from None

@@ -4,6 +4,7 @@ Stage entry points print these as one ``error: ...`` line instead of a traceback
 command that brings the stage's last good outputs back (:func:`restore_command`). A stage also
 stops, as if interrupted, when the DVC command that started it dies (:func:`interrupt_when_orphaned`).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -100,7 +101,9 @@ def restore_command(stage: str | None = None, root: str | os.PathLike | None = N
             return None
     except (OSError, ValueError, KeyError, AttributeError):
         return None
-    commands = ([f"dvc checkout {stage}"] if cached else []) + ([f"git checkout -- {' '.join(committed)}"] if committed else [])
+    commands = ([f"dvc checkout {stage}"] if cached else []) + (
+        [f"git checkout -- {' '.join(committed)}"] if committed else []
+    )
     return " && ".join(commands) or None
 
 

@@ -10,6 +10,7 @@ The numbers are ``sklearn.metrics``' own (``precision_recall_fscore_support`` wi
 definitions users and reviewers know. scikit-learn is imported where a metric is computed, so
 the training stage, which only needs :func:`choose_threshold`, does not pay for its import.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -17,7 +18,9 @@ from typing import Any
 import numpy as np
 
 
-def precision_recall_f1(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def precision_recall_f1(
+    y_true: np.ndarray, y_pred: np.ndarray, n_classes: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Per class: precision, recall, F1 and support (the number of true samples)."""
     from sklearn.metrics import precision_recall_fscore_support
 
@@ -74,13 +77,21 @@ def classification_metrics(y_true: np.ndarray, proba: np.ndarray) -> tuple[dict[
         "log_loss": log_loss(y_true, proba),
     }
     per_class = [
-        {"class": str(c), "precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]), "support": int(support[c])}
+        {
+            "class": str(c),
+            "precision": float(precision[c]),
+            "recall": float(recall[c]),
+            "f1": float(f1[c]),
+            "support": int(support[c]),
+        }
         for c in labels
     ]
     return metrics, per_class
 
 
-def binary_metrics(y_true: np.ndarray, p: np.ndarray, threshold: float, names: tuple[str, str] = ("negative", "positive")) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def binary_metrics(
+    y_true: np.ndarray, p: np.ndarray, threshold: float, names: tuple[str, str] = ("negative", "positive")
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Headline metrics at ``threshold`` (positive when p >= threshold) and per-class rows."""
     y_pred = (p >= threshold).astype(int)
     tn, fp, fn, tp = confusion_counts(y_true, y_pred, 2).ravel()
@@ -100,7 +111,13 @@ def binary_metrics(y_true: np.ndarray, p: np.ndarray, threshold: float, names: t
         "tp": int(tp),
     }
     per_class = [
-        {"class": names[c], "precision": float(precision[c]), "recall": float(recall[c]), "f1": float(f1[c]), "support": int(support[c])}
+        {
+            "class": names[c],
+            "precision": float(precision[c]),
+            "recall": float(recall[c]),
+            "f1": float(f1[c]),
+            "support": int(support[c]),
+        }
         for c in (0, 1)
     ]
     return metrics, per_class

@@ -1,4 +1,5 @@
 """DVC experiments as rows: what the sweep, activation and seeds scripts read from `dvc exp show --json`."""
+
 from __future__ import annotations
 
 import json
@@ -26,7 +27,12 @@ def experiments(show: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def exp_show(dvc: str = "dvc", all_commits: bool = False) -> list[dict[str, Any]]:
     """:func:`experiments` of this project (``all_commits``: also those of earlier commits);
     a failing `dvc exp show` is a RuntimeError with DVC's own message."""
-    out = subprocess.run([dvc, "exp", "show", "--json", *(["--all-commits"] if all_commits else [])], capture_output=True, text=True, check=False)
+    out = subprocess.run(
+        [dvc, "exp", "show", "--json", *(["--all-commits"] if all_commits else [])],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"dvc exp show failed: {' '.join(out.stderr.split())}")
     return experiments(json.loads(out.stdout))

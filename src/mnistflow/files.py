@@ -8,6 +8,7 @@ A stage with several outputs writes them all into a staging folder first (``stag
 moves them into place only once everything, MLflow included, has succeeded: it either
 completes or writes nothing.
 """
+
 from __future__ import annotations
 
 import contextlib

@@ -3,6 +3,7 @@
 Training (per-epoch metrics), evaluation and prediction all call :func:`predict_logits`, with
 the checkpoint's own ``amp`` setting, so a model is scored the way it was trained.
 """
+
 from __future__ import annotations
 
 import torch

@@ -11,6 +11,7 @@ After training the stage also scores the perturbed test split (``paths.PERTURBED
 and saves those logits as ``models/<model>-perturbed.npy``: same task, same rows as the test.
 ``tests/test_end_to_end.py`` checks that the saved logits are the checkpoint's own.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -46,7 +47,9 @@ def save(model: str, logits: np.ndarray, task: Task, description: str, stage_fil
     to where to write it, e.g. ``files.staged``'s). ``np.save`` writes the same bytes for the same
     array, so an unchanged answer leaves the stages that read it skipped."""
     save_logits(stage_file(paths.test_logits(model)), logits)
-    write_json(stage_file(paths.test_info(model)), {"task": task.to_dict(), "description": description, "n": int(len(logits))})
+    write_json(
+        stage_file(paths.test_info(model)), {"task": task.to_dict(), "description": description, "n": int(len(logits))}
+    )
 
 
 def save_logits(path: Path, logits: np.ndarray) -> None:
@@ -65,10 +68,14 @@ def load_perturbed(model: str, answers: Answers) -> Answers:
     test ``answers``; one line naming the fix if they are missing."""
     path = paths.perturbed_logits(model)
     if not Path(path).is_file():
-        raise UserError(f"{path} is missing; run the training stage that writes it (`dvc repro train@{model}`) or fetch it (`dvc pull {path}`)")
+        raise UserError(
+            f"{path} is missing; run the training stage that writes it (`dvc repro train@{model}`) or fetch it (`dvc pull {path}`)"
+        )
     logits = np.load(path, allow_pickle=False)
     if logits.ndim != 2 or logits.shape[1] != answers.logits.shape[1]:
-        raise UserError(f"{path} does not match {paths.test_logits(model)} (shape {logits.shape}, not N x {answers.logits.shape[1]}); rerun `dvc repro -f train@{model}`")
+        raise UserError(
+            f"{path} does not match {paths.test_logits(model)} (shape {logits.shape}, not N x {answers.logits.shape[1]}); rerun `dvc repro -f train@{model}`"
+        )
     return Answers(logits, answers.task, answers.description)
 
 
@@ -77,9 +84,13 @@ def load(model: str) -> Answers:
     logits_file, info_file = paths.test_logits(model), paths.test_info(model)
     for path in (logits_file, info_file):
         if not Path(path).is_file():
-            raise UserError(f"{path} is missing; run the training stage that writes it (`dvc repro train@{model}`) or fetch it (`dvc pull {path}`)")
+            raise UserError(
+                f"{path} is missing; run the training stage that writes it (`dvc repro train@{model}`) or fetch it (`dvc pull {path}`)"
+            )
     info: dict[str, Any] = read_json(info_file)
     logits = np.load(logits_file, allow_pickle=False)
     if logits.ndim != 2 or len(logits) != info.get("n"):
-        raise UserError(f"{logits_file} does not match {info_file} (shape {logits.shape}, n {info.get('n')}); rerun `dvc repro -f train@{model}`")
+        raise UserError(
+            f"{logits_file} does not match {info_file} (shape {logits.shape}, n {info.get('n')}); rerun `dvc repro -f train@{model}`"
+        )
     return Answers(logits, Task.from_dict(info["task"]), info["description"])

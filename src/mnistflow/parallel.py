@@ -5,6 +5,7 @@
 every core it may run on. Training sets torch's threads from it (``training.configure_threads``)
 and the plot stage its worker processes (:func:`run_forked`).
 """
+
 from __future__ import annotations
 
 import os
@@ -23,7 +24,9 @@ def job_threads(env: Mapping[str, str] | None = None) -> int | None:
     if not value:
         return None
     if not value.isdigit() or int(value) < 1:
-        raise UserError(f"{THREADS_ENV}={value} must be a whole number of threads >= 1, e.g. `export {THREADS_ENV}=1` for two jobs on two cores")
+        raise UserError(
+            f"{THREADS_ENV}={value} must be a whole number of threads >= 1, e.g. `export {THREADS_ENV}=1` for two jobs on two cores"
+        )
     return int(value)
 
 

@@ -3,6 +3,7 @@
 dvc.yaml names the same paths (DVC cannot import Python); ``tests/test_dvc_yaml.py`` checks
 that the two agree, so a path is changed here and in dvc.yaml together or not at all.
 """
+
 from __future__ import annotations
 
 import os

@@ -3,6 +3,7 @@
 ``render_all`` draws every figure a model's data supports (the coefficients and g only for a
 learnable activation) into a folder and returns the files; each figure function takes plain rows.
 """
+
 from __future__ import annotations
 
 import re
@@ -99,7 +100,15 @@ def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str], title: str
     n = matrix.shape[0]
     for i in range(n):
         for j in range(n):
-            ax.text(j, i, str(matrix[i, j]), ha="center", va="center", fontsize=7 if n > 2 else 12, color="white" if share[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                str(matrix[i, j]),
+                ha="center",
+                va="center",
+                fontsize=7 if n > 2 else 12,
+                color="white" if share[i, j] > 0.5 else "black",
+            )
     ax.set(xlabel="predicted", ylabel="actual", title=f"{title}\nconfusion matrix (test set)")
     ax.set_xticks(range(n), class_names)
     ax.set_yticks(range(n), class_names, rotation=90 if n == 2 else 0, va="center")
@@ -145,7 +154,11 @@ def activation_shapes(history: Rows, title: str) -> plt.Figure:
     first, last = history[0], history[-1]
     n_layers = len([k for k in first if k.startswith("x_lo_l")])
     per_layer = "k0_l1" in first
-    groups = [(f"_l{i}", [i], f"layer {i} ") for i in range(1, n_layers + 1)] if per_layer and n_layers else [("", list(range(1, n_layers + 1)) or [1], "")]
+    groups = (
+        [(f"_l{i}", [i], f"layer {i} ") for i in range(1, n_layers + 1)]
+        if per_layer and n_layers
+        else [("", list(range(1, n_layers + 1)) or [1], "")]
+    )
     if "k2" not in first and "b1" not in first:  # the seed's affine g: its formula in the legend, as ever
         for row, style, name in ((first, "--", "first"), (last, "-", "last")):
             k0, k1 = float(row["k0"]), float(row["k1"])
@@ -155,11 +168,20 @@ def activation_shapes(history: Rows, title: str) -> plt.Figure:
         for n, (suffix, layers, label) in enumerate(groups):
             for row, style, name in ((first, "--", "first"), (last, "-", "last")):
                 x = np.linspace(*_seen_range(row, layers), 201)
-                ax.plot(x, activation_values(row, x, suffix), ls=style, color=f"C{n}", label=f"{label}{name} (epoch {int(row['epoch'])})")
+                ax.plot(
+                    x,
+                    activation_values(row, x, suffix),
+                    ls=style,
+                    color=f"C{n}",
+                    label=f"{label}{name} (epoch {int(row['epoch'])})",
+                )
     ax.axhline(0, color="grey", lw=0.5)
     ax.axvline(0, color="grey", lw=0.5)
-    ax.set(xlabel="x (pre-activation; drawn over the middle 99% the layers saw)" if n_layers else "x (pre-activation)", ylabel="g(x)",
-           title=f"{title}\nlearned activation, first and last epoch")
+    ax.set(
+        xlabel="x (pre-activation; drawn over the middle 99% the layers saw)" if n_layers else "x (pre-activation)",
+        ylabel="g(x)",
+        title=f"{title}\nlearned activation, first and last epoch",
+    )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
@@ -173,7 +195,13 @@ def roc_curve(roc: Rows, title: str, micro: bool = False) -> plt.Figure:
     fig, ax = plt.subplots(figsize=(5.2, 4.8))
     ax.plot(fpr, tpr, lw=2, label=f"{'micro-averaged ' if micro else ''}ROC (area {auc:.5f})")
     ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="chance")
-    ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"{title}\nROC curve (test set)", xlim=(-0.01, 1), ylim=(0, 1.01))
+    ax.set(
+        xlabel="false positive rate",
+        ylabel="true positive rate",
+        title=f"{title}\nROC curve (test set)",
+        xlim=(-0.01, 1),
+        ylim=(0, 1.01),
+    )
     inset = ax.inset_axes([0.45, 0.12, 0.5, 0.45])
     inset.plot(fpr, tpr, lw=1.5)
     inset.set(xlim=(0, 0.05), ylim=(0.9, 1.0), title="zoom: FPR <= 5%")
@@ -185,7 +213,12 @@ def roc_curve(roc: Rows, title: str, micro: bool = False) -> plt.Figure:
 
 
 def misclassified_gallery(
-    images: np.ndarray, confusion: Sequence[dict[str, int]], digits: np.ndarray, class_names: Sequence[str], size: int, title: str
+    images: np.ndarray,
+    confusion: Sequence[dict[str, int]],
+    digits: np.ndarray,
+    class_names: Sequence[str],
+    size: int,
+    title: str,
 ) -> plt.Figure:
     """The first ``size`` misclassified test images, each with its true and predicted label."""
     wrong = [i for i, row in enumerate(confusion) if row["actual"] != row["predicted"]][:size]

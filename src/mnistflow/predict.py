@@ -15,6 +15,7 @@ probabilities out; the standardisation is inside the logged module, so nothing n
 read from the run). The perfect-square answer comes from the ``square`` model when its
 checkpoint exists, else from the predicted digit (:class:`SquareJudge`).
 """
+
 from __future__ import annotations
 
 import json
@@ -89,17 +90,25 @@ def load_grey(path: str | Path) -> np.ndarray:
     if not path.exists():
         raise PredictError(f"{path}: no such file; check the name (`ls {path.parent}`)")
     if path.is_dir():
-        raise PredictError(f"{path}: is a folder, not an image; name the image files in it (`mnistflow predict {path}/*.png`)")
+        raise PredictError(
+            f"{path}: is a folder, not an image; name the image files in it (`mnistflow predict {path}/*.png`)"
+        )
     try:
         with Image.open(path) as image:
             image.load()
             image = ImageOps.exif_transpose(image)
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        reason = "not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF, WebP, …)" if isinstance(exc, UnidentifiedImageError) else f"a damaged image ({' '.join(str(exc).split())[:80]})"
+        reason = (
+            "not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF, WebP, …)"
+            if isinstance(exc, UnidentifiedImageError)
+            else f"a damaged image ({' '.join(str(exc).split())[:80]})"
+        )
         raise PredictError(f"{path}: {reason}; give a picture of one digit") from None
     if max(image.size) > MAX_SIDE:
         scale = MAX_SIDE / max(image.size)
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BOX)
+        image = image.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BOX
+        )
     if image.mode in ("I;16", "I;16L", "I;16B", "I;16N"):  # 16-bit grey
         return (np.asarray(image, dtype=np.float32) / 65535.0).clip(0, 1)
     if image.mode in ("I", "F"):
@@ -195,11 +204,18 @@ def to_mnist(grey: np.ndarray, name: str = "the image") -> np.ndarray:
         padded = np.pad(digit, radius)
         # A round pen; a square one past a few pixels (separable, so fast; the difference is
         # well under a pixel once scaled to the 20-pixel box).
-        digit = ndimage.grey_dilation(padded, footprint=_disk(radius)) if radius <= 3 else ndimage.maximum_filter(padded, size=2 * radius + 1)
+        digit = (
+            ndimage.grey_dilation(padded, footprint=_disk(radius))
+            if radius <= 3
+            else ndimage.maximum_filter(padded, size=2 * radius + 1)
+        )
     h, w = digit.shape
     scale = BOX / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
-    small = np.asarray(Image.fromarray(np.ascontiguousarray(digit, dtype=np.float32)).resize(size, Image.Resampling.LANCZOS), dtype=np.float32).clip(0, 1)
+    small = np.asarray(
+        Image.fromarray(np.ascontiguousarray(digit, dtype=np.float32)).resize(size, Image.Resampling.LANCZOS),
+        dtype=np.float32,
+    ).clip(0, 1)
     cy, cx = ndimage.center_of_mass(small)
     top, left = round(CENTRE - cy), round(CENTRE - cx)
     out = np.zeros((SIZE, SIZE), dtype=np.float32)
@@ -300,14 +316,20 @@ def mlflow_classifier(uri: str) -> Classifier:
             model = mlflow.pytorch.load_model(uri)
     except MlflowException as exc:
         text = " ".join(str(exc.message).split())[:160]
-        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND") or "not found" in text.lower() or "No such file" in text:
+        if (
+            exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+            or "not found" in text.lower()
+            or "No such file" in text
+        ):
             raise PredictError(
                 f"no MLflow model at {uri} in {tracking.redact(store)} ({text}); check the run id, or the name and "
                 f"version (`mlflow ui --backend-store-uri {tracking.redact(store)}` lists them)"
             ) from None
         raise PredictError(tracking.describe_failure(exc, store, f"loading {uri}")) from None
     except OSError as exc:
-        raise PredictError(f"{uri}: not an MLflow model folder ({' '.join(str(exc).split())[:120]}); give runs:/<run id>/model or models:/<name>/<version>") from None
+        raise PredictError(
+            f"{uri}: not an MLflow model folder ({' '.join(str(exc).split())[:120]}); give runs:/<run id>/model or models:/<name>/<version>"
+        ) from None
     finally:
         quiet.setLevel(level)
 
@@ -333,10 +355,16 @@ def mlflow_classifier(uri: str) -> Classifier:
 def best_model(summary: dict[str, Any]) -> tuple[str, float]:
     """The digit model with the highest test accuracy in the summary (``reports/summary.json``)."""
     if not digit_models():
-        raise PredictError(f"no readable {paths.PARAMS} here, so its digit models are unknown; run from the project folder, or name a checkpoint: --model models/lenet5.pt")
-    scored = [(float(row["accuracy"]), name) for name, row in summary.items() if name in digit_models() and "accuracy" in row]
+        raise PredictError(
+            f"no readable {paths.PARAMS} here, so its digit models are unknown; run from the project folder, or name a checkpoint: --model models/lenet5.pt"
+        )
+    scored = [
+        (float(row["accuracy"]), name) for name, row in summary.items() if name in digit_models() and "accuracy" in row
+    ]
     if not scored:
-        raise PredictError(f"{paths.SUMMARY} names none of the digit models {', '.join(digit_models())}; rebuild it with `dvc repro summary`, or name one: --model lenet5")
+        raise PredictError(
+            f"{paths.SUMMARY} names none of the digit models {', '.join(digit_models())}; rebuild it with `dvc repro summary`, or name one: --model lenet5"
+        )
     accuracy, name = max(scored)
     return name, accuracy
 
@@ -356,9 +384,17 @@ def select_classifier(model: str | None = None, model_uri: str | None = None) ->
                 f"choose a digit model: --model {' | '.join(digit_models())}"
             )
         if model not in digit_models():
-            present = sorted(p.stem for p in paths.MODELS_DIR.glob("*.pt") if p.stem not in (*digit_models(), square_model()))
-            others = f" (also in {paths.MODELS_DIR}/: {', '.join(present)}, give it as --model {paths.MODELS_DIR}/{present[0]}.pt)" if present else ""
-            raise PredictError(f"unknown model {model!r}; the digit models are {', '.join(digit_models())}{others}: e.g. --model {example_model()}")
+            present = sorted(
+                p.stem for p in paths.MODELS_DIR.glob("*.pt") if p.stem not in (*digit_models(), square_model())
+            )
+            others = (
+                f" (also in {paths.MODELS_DIR}/: {', '.join(present)}, give it as --model {paths.MODELS_DIR}/{present[0]}.pt)"
+                if present
+                else ""
+            )
+            raise PredictError(
+                f"unknown model {model!r}; the digit models are {', '.join(digit_models())}{others}: e.g. --model {example_model()}"
+            )
         return checkpoint_classifier(paths.checkpoint(model), model)
     try:
         summary = json.loads(paths.SUMMARY.read_text(encoding="utf-8"))
@@ -368,7 +404,9 @@ def select_classifier(model: str | None = None, model_uri: str | None = None) ->
             f"make it with `dvc repro summary` (or fetch it: `dvc pull`), or name a model: --model lenet5"
         ) from None
     except (OSError, ValueError) as exc:
-        raise PredictError(f"{paths.SUMMARY} is unreadable ({' '.join(str(exc).split())[:80]}); rebuild it with `dvc repro -f summary`") from None
+        raise PredictError(
+            f"{paths.SUMMARY} is unreadable ({' '.join(str(exc).split())[:80]}); rebuild it with `dvc repro -f summary`"
+        ) from None
     name, accuracy = best_model(summary)
     classifier = checkpoint_classifier(paths.checkpoint(name), name)
     classifier.why = f"the best test accuracy in {paths.SUMMARY}: {accuracy:.2%}"
@@ -421,7 +459,9 @@ def square_judge(path: Path | None = None, params: Path = paths.PARAMS) -> Squar
     if path.is_file():
         model, task, payload = checkpoint.load(path)
         if not task.binary:
-            raise PredictError(f"{path} is a digit model, not the yes/no {name} model; retrain it with `dvc repro -f train@{name}`")
+            raise PredictError(
+                f"{path} is a digit model, not the yes/no {name} model; retrain it with `dvc repro -f train@{name}`"
+            )
         return SquareJudge(task, str(path), _scorer(model, task, payload))
     if params.is_file():
         section = load_params(params).models.get(name)
@@ -485,7 +525,11 @@ def predict(files: Sequence[str | Path], classifier: Classifier, judge: SquareJu
 def to_json(results: Sequence[Prediction], classifier: Classifier, judge: SquareJudge) -> str:
     """One JSON document: the model, how the square answer is made, and every file's answer."""
     document = {
-        "model": {"name": classifier.name, "source": classifier.source, **({"chosen_for": classifier.why} if classifier.why else {})},
+        "model": {
+            "name": classifier.name,
+            "source": classifier.source,
+            **({"chosen_for": classifier.why} if classifier.why else {}),
+        },
         "square": {
             "method": f"{square_model()} model" if judge.uses_model else "predicted digit",
             "source": judge.source,
@@ -499,7 +543,11 @@ def to_json(results: Sequence[Prediction], classifier: Classifier, judge: Square
 
 def to_text(results: Sequence[Prediction], classifier: Classifier, judge: SquareJudge) -> str:
     """Human-readable: a line saying which models answer, then one line per readable file."""
-    model = f"{classifier.name} ({classifier.source}{'; ' + classifier.why if classifier.why else ''})" if classifier.name != classifier.source else classifier.name
+    model = (
+        f"{classifier.name} ({classifier.source}{'; ' + classifier.why if classifier.why else ''})"
+        if classifier.name != classifier.source
+        else classifier.name
+    )
     lines = [f"digit: {model}", f"perfect square: {judge.describe()}"]
     width = max((len(r.file) for r in results if r.error is None), default=0)
     for r in results:
@@ -507,6 +555,10 @@ def to_text(results: Sequence[Prediction], classifier: Classifier, judge: Square
             continue
         top = ", ".join(f"{d} {p:.1%}" for d, p in r.top)
         yes = "yes" if r.square else "no"
-        because = f"P(square) {r.square_proba:.1%}" if r.square_proba is not None else f"{r.digit} is{'' if r.square else ' not'} one of {', '.join(map(str, judge.positive))}"
+        because = (
+            f"P(square) {r.square_proba:.1%}"
+            if r.square_proba is not None
+            else f"{r.digit} is{'' if r.square else ' not'} one of {', '.join(map(str, judge.positive))}"
+        )
         lines.append(f"{r.file + ':':{width + 1}}  {r.digit}   (top {TOP}: {top})   perfect square: {yes} ({because})")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ bars, the learned k0/k1, each model's PNGs inlined as ``data:`` URIs and the par
 that produced them. The page needs no network and no JavaScript, and the same inputs give the
 same bytes (no timestamps; files in a fixed order).
 """
+
 from __future__ import annotations
 
 import base64
@@ -49,7 +50,18 @@ ACTIVATION_FIGURES = {
 WIDE = {"misclassified.png"}  # figures given a whole row of the grid (their labels are small)
 COMPARISON = "comparison.png"  # the summary stage's chart, in paths.SUMMARY_IMAGES
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-COLUMNS = ("model", "architecture", "test accuracy", "seed figure", "bar", "perturbed (drop)", "F1", "ROC-AUC", "log-loss", "epochs")
+COLUMNS = (
+    "model",
+    "architecture",
+    "test accuracy",
+    "seed figure",
+    "bar",
+    "perturbed (drop)",
+    "F1",
+    "ROC-AUC",
+    "log-loss",
+    "epochs",
+)
 
 
 # --- rows: the numbers, shared by README's table and the page ------------------------------------
@@ -114,10 +126,14 @@ def formula(row: Mapping[str, Any]) -> str:
     (``mnistflow.models.activation`` has the forms)."""
     ks = [row[f"k{j}"] for j in range(len(row)) if f"k{j}" in row]
     bs = [row[f"b{j}"] for j in range(1, len(row)) if f"b{j}" in row]
-    numerator = f"{ks[0]:.4f}" + "".join(f" {'-' if k < 0 else '+'} {abs(k):.4f}{_power(j)}" for j, k in enumerate(ks[1:], start=1))
+    numerator = f"{ks[0]:.4f}" + "".join(
+        f" {'-' if k < 0 else '+'} {abs(k):.4f}{_power(j)}" for j, k in enumerate(ks[1:], start=1)
+    )
     if not bs:
         return f"g(x) = {numerator}"
-    s = f"{bs[0]:.4f}·x" + "".join(f" {'-' if b < 0 else '+'} {abs(b):.4f}{_power(j)}" for j, b in enumerate(bs[1:], start=2))
+    s = f"{bs[0]:.4f}·x" + "".join(
+        f" {'-' if b < 0 else '+'} {abs(b):.4f}{_power(j)}" for j, b in enumerate(bs[1:], start=2)
+    )
     return f"g(x) = ({numerator}) / (1 + softplus({s}) - log 2)"
 
 
@@ -223,7 +239,11 @@ def _overview_table(rows: Sequence[Mapping[str, Any]]) -> str:
     for row in rows:
         c = {key: _e(value) for key, value in result_cells(row).items()}
         met = meets_bar(row)
-        verdict = '<td class="na">—</td>' if met is None else f'<td class="{"pass" if met else "fail"}">{"yes" if met else "no"}</td>'
+        verdict = (
+            '<td class="na">—</td>'
+            if met is None
+            else f'<td class="{"pass" if met else "fail"}">{"yes" if met else "no"}</td>'
+        )
         lines.append(
             f'<tr><td><a href="#{anchor(row["model"])}"><code>{c["model"]}</code></a></td><td>{c["architecture"]}</td>'
             f'<td class="num"><strong>{c["test accuracy"]}</strong></td><td class="num">{c["seed figure"]}</td>'
@@ -234,7 +254,9 @@ def _overview_table(rows: Sequence[Mapping[str, Any]]) -> str:
     return f'<table class="results"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>'
 
 
-def _model_section(row: Mapping[str, Any], figures: Mapping[str, bytes], params: Mapping[str, Any], sections: Sequence[str]) -> str:
+def _model_section(
+    row: Mapping[str, Any], figures: Mapping[str, bytes], params: Mapping[str, Any], sections: Sequence[str]
+) -> str:
     model = row["model"]
     cells = result_cells(row)
     met = meets_bar(row)
@@ -251,7 +273,14 @@ def _model_section(row: Mapping[str, Any], figures: Mapping[str, bytes], params:
         ("test images", f"{row['n']:,}"),
         ("epochs", cells["epochs"]),
     ]
-    parts = [f'<section id="{anchor(model)}">', f"<h2><code>{_e(model)}</code>: {_e(row['description'])}</h2>", '<div class="cols">', "<div>", "<h3>Test results</h3>", _key_values(results)]
+    parts = [
+        f'<section id="{anchor(model)}">',
+        f"<h2><code>{_e(model)}</code>: {_e(row['description'])}</h2>",
+        '<div class="cols">',
+        "<div>",
+        "<h3>Test results</h3>",
+        _key_values(results),
+    ]
     if all(key in row for key in BINARY_KEYS):
         parts += [
             f"<h3>Decision threshold {row['threshold']:.4f}</h3>",
@@ -269,11 +298,25 @@ def _model_section(row: Mapping[str, Any], figures: Mapping[str, bytes], params:
             parts.append(f'<p class="formula">{_e(formula(row))} after the last epoch</p>')
         if any(not MEAN_K.fullmatch(key) for key in ks):  # one set per layer: each layer's k's
             parts.append(_key_values([(key, f"{row[key]:.4f}") for key in ks]))
-        parts.append('<div class="figures">' + "".join(_figure(figures[n], ACTIVATION_FIGURES[n], f"{model}: {ACTIVATION_FIGURES[n]}") for n in activation) + "</div>")
-    others = [n for n in FIGURES if n in figures] + sorted(n for n in figures if n not in FIGURES and n not in ACTIVATION_FIGURES)
+        parts.append(
+            '<div class="figures">'
+            + "".join(
+                _figure(figures[n], ACTIVATION_FIGURES[n], f"{model}: {ACTIVATION_FIGURES[n]}") for n in activation
+            )
+            + "</div>"
+        )
+    others = [n for n in FIGURES if n in figures] + sorted(
+        n for n in figures if n not in FIGURES and n not in ACTIVATION_FIGURES
+    )
     parts.append("<h3>Figures</h3>")
     if others:
-        parts.append('<div class="figures">' + "".join(_figure(figures[n], FIGURES.get(n, n), f"{model}: {FIGURES.get(n, n)}", n in WIDE) for n in others) + "</div>")
+        parts.append(
+            '<div class="figures">'
+            + "".join(
+                _figure(figures[n], FIGURES.get(n, n), f"{model}: {FIGURES.get(n, n)}", n in WIDE) for n in others
+            )
+            + "</div>"
+        )
     else:
         parts.append("<p>No figures.</p>")
     parts.append("</section>")
@@ -302,21 +345,23 @@ def _registry_section(registry: Mapping[str, Mapping[str, Any]]) -> str:
         acc = entry.get("champion_val_acc")
         mine = "yes" if entry.get("checkpoint_is_champion") else "no"
         lines.append(
-            f'<tr><td><code>{_e(model)}</code></td><td><code>models:/{_e(entry["registered_model"])}@champion</code></td>'
+            f"<tr><td><code>{_e(model)}</code></td><td><code>models:/{_e(entry['registered_model'])}@champion</code></td>"
             f'<td class="num">{_e(entry["champion_version"])}</td><td class="num">{"—" if acc is None else f"{acc:.4f}"}</td><td>{mine}</td></tr>'
         )
-    return "\n".join([
-        '<section id="registry">',
-        "<h2>MLflow registry: champions</h2>",
-        "<p>Per model, the registered version with the best validation accuracy (alias <code>champion</code>), as the "
-        "track stage found it in the MLflow store, and whether it is the checkpoint reported on this page. "
-        "Serve one with <code>mlflow models serve -m models:/mnist-deepcnn@champion</code>.</p>",
-        '<table class="results"><thead><tr><th>model</th><th>model URI</th><th>champion version</th><th>validation accuracy</th>'
-        "<th>this checkpoint</th></tr></thead>\n<tbody>",
-        *lines,
-        "</tbody></table>",
-        "</section>",
-    ])
+    return "\n".join(
+        [
+            '<section id="registry">',
+            "<h2>MLflow registry: champions</h2>",
+            "<p>Per model, the registered version with the best validation accuracy (alias <code>champion</code>), as the "
+            "track stage found it in the MLflow store, and whether it is the checkpoint reported on this page. "
+            "Serve one with <code>mlflow models serve -m models:/mnist-deepcnn@champion</code>.</p>",
+            '<table class="results"><thead><tr><th>model</th><th>model URI</th><th>champion version</th><th>validation accuracy</th>'
+            "<th>this checkpoint</th></tr></thead>\n<tbody>",
+            *lines,
+            "</tbody></table>",
+            "</section>",
+        ]
+    )
 
 
 def render_html(
@@ -333,7 +378,10 @@ def render_html(
     ``registry``: model -> its champion in the MLflow registry (no section without one)."""
     reads = reads or {}
     toc = ['<li><a href="#overview">Overview</a></li>']
-    toc += [f'<li><a href="#{anchor(r["model"])}"><code>{_e(r["model"])}</code>: {_e(r["description"])}</a></li>' for r in rows]
+    toc += [
+        f'<li><a href="#{anchor(r["model"])}"><code>{_e(r["model"])}</code>: {_e(r["description"])}</a></li>'
+        for r in rows
+    ]
     shared = [s for s in SHARED_SECTIONS if s in params]
     if shared:
         toc.append('<li><a href="#shared-params">Shared parameters</a></li>')
@@ -360,7 +408,11 @@ def render_html(
         _overview_table(rows),
     ]
     if comparison is not None:
-        parts.append('<div class="figures">' + _figure(comparison, "Test accuracy and F1, every model", "models compared on the test set") + "</div>")
+        parts.append(
+            '<div class="figures">'
+            + _figure(comparison, "Test accuracy and F1, every model", "models compared on the test set")
+            + "</div>"
+        )
     parts.append("</section>")
     if registry:
         parts.append(_registry_section(registry))
@@ -375,7 +427,11 @@ def render_html(
             _params_table(params, shared),
             "</section>",
         ]
-    parts += ["<footer>Written by <code>python -m stages.report</code> (src/mnistflow/report.py).</footer>", "</body>", "</html>"]
+    parts += [
+        "<footer>Written by <code>python -m stages.report</code> (src/mnistflow/report.py).</footer>",
+        "</body>",
+        "</html>",
+    ]
     return "\n".join(parts) + "\n"
 
 

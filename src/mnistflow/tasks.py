@@ -6,6 +6,7 @@ binary task asks "is the digit one of ``positive``?" (for ``square``: is it a pe
 The training stage builds the task from params, relabels the data with it, saves it in the
 checkpoint (``to_dict``), and evaluate, plot and predict rebuild it from there (``from_dict``).
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence

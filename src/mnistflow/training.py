@@ -6,6 +6,7 @@ mini-batch loss curve. ``inference.predict_logits`` is the single forward path u
 per-epoch metrics here and by the evaluate stage. Nothing here knows about DVC or MLflow:
 callers pass ``on_epoch`` to observe progress.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -54,7 +55,11 @@ class Diverged(UserError):
 
 def check_divergence(epoch: int, epochs: int, step: int, loss: float, lr: float, scalars: dict[str, float]) -> None:
     """Raise :class:`Diverged` if ``loss`` or a learned scalar is non-finite or exploding."""
-    if math.isfinite(loss) and loss <= LOSS_LIMIT and all(math.isfinite(v) and abs(v) <= SCALAR_LIMIT for v in scalars.values()):
+    if (
+        math.isfinite(loss)
+        and loss <= LOSS_LIMIT
+        and all(math.isfinite(v) and abs(v) <= SCALAR_LIMIT for v in scalars.values())
+    ):
         return
     raise Diverged(epoch, epochs, step, loss, lr, scalars)
 
@@ -254,7 +259,12 @@ class NumpyEngine:
 
 
 def epoch_row(
-    engine: TorchEngine | NumpyEngine, epoch: int, lr: float, data: dict[str, tuple[torch.Tensor, torch.Tensor]], task: Task, batch_size: int
+    engine: TorchEngine | NumpyEngine,
+    epoch: int,
+    lr: float,
+    data: dict[str, tuple[torch.Tensor, torch.Tensor]],
+    task: Task,
+    batch_size: int,
 ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
     """Losses and accuracies on every split, plus the model's own scalars (k0, k1, ...) and,
     for a polynomial or rational activation, its inputs' range on the first validation batch;

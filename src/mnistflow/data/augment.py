@@ -12,6 +12,7 @@ same picture as ``torchvision.transforms.v2.functional.affine`` with those param
 (``tests/test_cnn.py`` checks it), at a fraction of the cost (``benchmarks/cnn_speed.py``).
 torchvision itself is not imported: training does not pay its 2 s import.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -85,7 +86,9 @@ def apply_affine(images: torch.Tensor, params: AffineParams, fill: float = 0.0) 
     # channel of ones, whose result (``mask``) says how much of each output pixel came from
     # inside the image; the rest becomes ``fill``.
     ones = torch.ones_like(images[:, :1])
-    sampled = F.grid_sample(torch.cat([images, ones], dim=1), grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    sampled = F.grid_sample(
+        torch.cat([images, ones], dim=1), grid, mode="bilinear", padding_mode="zeros", align_corners=False
+    )
     out, mask = sampled[:, :-1], sampled[:, -1:]
     return mask * (out - fill) + fill
 

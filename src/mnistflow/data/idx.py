@@ -4,6 +4,7 @@ torchvision's ``read_sn3_pascalvincent_tensor`` parses IDX but checks nothing: a
 fails deep inside a reshape, a foreign file gives garbage. This reader validates the magic
 number, the dimensions and the exact byte length first, and names the file in every error.
 """
+
 from __future__ import annotations
 
 import gzip
@@ -90,7 +91,9 @@ def read_labels(path: str | Path, n_classes: int = 10) -> np.ndarray:
     """An ``(N,)`` uint8 label file with every value in ``[0, n_classes)``."""
     labels = read_idx(path)
     if labels.dtype != np.uint8 or labels.ndim != 1:
-        raise IdxError(f"{path}: expected a 1-dimensional uint8 label file, found {labels.dtype} with shape {labels.shape}")
+        raise IdxError(
+            f"{path}: expected a 1-dimensional uint8 label file, found {labels.dtype} with shape {labels.shape}"
+        )
     if labels.size and labels.max() >= n_classes:
         raise IdxError(f"{path}: label {int(labels.max())} is outside 0..{n_classes - 1}")
     return labels

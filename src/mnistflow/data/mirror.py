@@ -6,6 +6,7 @@ copy) is tried before the mirrors in params.yaml. Each file is checked by the SH
 or serves a bad file is reported and the next one tried; a file reaches the destination folder
 only once verified (downloaded into a temporary folder there, then renamed).
 """
+
 from __future__ import annotations
 
 import gzip
@@ -150,7 +151,9 @@ def fetch(
                 os.replace(part, target)
                 return mirror
             except Interrupted as exc:  # the temporary folder goes with the partial file
-                raise exc.at(f"while fetching {filename} from {mirror}; no partial file left, verified files kept") from None
+                raise exc.at(
+                    f"while fetching {filename} from {mirror}; no partial file left, verified files kept"
+                ) from None
             except (OSError, EOFError, zlib.error, RuntimeError, ValueError) as exc:
                 reason = _reason(exc)
                 failures.append(f"  - {mirror}: {reason}")

@@ -9,6 +9,7 @@ thicker pen (it thickens only strokes under 2 pixels). docs/robustness.md gives 
 for each range. NumPy and SciPy only, one generator seeded by ``perturb.seed``: the same
 images and params give the same bytes.
 """
+
 from __future__ import annotations
 
 from typing import NamedTuple
@@ -35,7 +36,9 @@ class Draws(NamedTuple):
 def draw(cfg: PerturbSection, n: int) -> Draws:
     """``n`` images' perturbations: each uniform in its params.yaml range, from one generator."""
     u = np.random.default_rng(cfg.seed).uniform(-1.0, 1.0, size=(n, 5))
-    return Draws(np.deg2rad(u[:, 0] * cfg.degrees), 1.0 + u[:, 1] * cfg.scale, u[:, 2:4] * cfg.translate, u[:, 4] * cfg.stroke)
+    return Draws(
+        np.deg2rad(u[:, 0] * cfg.degrees), 1.0 + u[:, 1] * cfg.scale, u[:, 2:4] * cfg.translate, u[:, 4] * cfg.stroke
+    )
 
 
 def centre_of_mass(image: np.ndarray) -> np.ndarray:
@@ -78,7 +81,11 @@ def perturb(images: np.ndarray, cfg: PerturbSection) -> np.ndarray:
     """(N, 28, 28) images in [0, 1] (ink 1 on 0) -> their perturbed copies, float32 in [0, 1]."""
     images = np.asarray(images, dtype=np.float32)
     draws = draw(cfg, len(images))
-    moved = np.stack([move(image, *args) for image, *args in zip(images, draws.angle, draws.scale, draws.shift)]) if len(images) else images
+    moved = (
+        np.stack([move(image, *args) for image, *args in zip(images, draws.angle, draws.scale, draws.shift)])
+        if len(images)
+        else images
+    )
     return np.clip(restroke(moved, draws.stroke), 0.0, 1.0).astype(np.float32)
 
 

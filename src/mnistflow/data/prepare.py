@@ -4,6 +4,7 @@ Pure functions over numpy arrays: ``prepare`` takes the raw uint8 images and lab
 :class:`PrepareSection`, and returns :class:`Splits`. The test set keeps its canonical order
 (so prediction ``i`` is test image ``i``); training and validation are shuffled by the seed.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -90,7 +91,9 @@ def prepare(
 def save_splits(splits: Splits, perturbed: Split | None = None) -> None:
     """Write ``data/processed/{train,val,test}.npz`` (and ``test_perturbed.npz`` when given) and
     ``info.json``: all of them or none."""
-    named = [(name, splits[name]) for name in paths.SPLITS] + ([(paths.PERTURBED, perturbed)] if perturbed is not None else [])
+    named = [(name, splits[name]) for name in paths.SPLITS] + (
+        [(paths.PERTURBED, perturbed)] if perturbed is not None else []
+    )
     with staged() as stage:
         for name, split in named:
             # The same arrays give the same bytes (np.savez dates every zip member 1980-01-01, not

@@ -5,6 +5,7 @@ network, training settings and task.
 A checkpoint stores ``{"arch": ..., "kwargs": ...}``: plain values that rebuild the module
 without re-reading params.yaml (see ``mnistflow.checkpoint``).
 """
+
 from __future__ import annotations
 
 import re
@@ -14,7 +15,17 @@ from typing import Any
 import torch
 from torch import nn
 
-from mnistflow.config import CNNModel, InitSection, MLPModel, MLPSection, Params, SquareSection, Training, flatten, to_dict
+from mnistflow.config import (
+    CNNModel,
+    InitSection,
+    MLPModel,
+    MLPSection,
+    Params,
+    SquareSection,
+    Training,
+    flatten,
+    to_dict,
+)
 from mnistflow.tasks import MULTICLASS, Task, square_task
 from mnistflow.models.activation import sample_coefficients, sample_k
 from mnistflow.models.cnn import DeepCNN, LeNet5
@@ -41,7 +52,11 @@ def mlp_spec(model_cfg: MLPModel, init: InitSection, seed: int) -> tuple[str, di
     Initial k values are drawn here, from ``seed``, so the kwargs alone rebuild the model
     exactly as it started.
     """
-    kwargs: dict[str, Any] = {"hidden": list(model_cfg.hidden), "activation": model_cfg.activation, "dropout": model_cfg.dropout}
+    kwargs: dict[str, Any] = {
+        "hidden": list(model_cfg.hidden),
+        "activation": model_cfg.activation,
+        "dropout": model_cfg.dropout,
+    }
     if model_cfg.activation == "relu":
         return "mlp", kwargs
     generator = torch.Generator().manual_seed(seed)
@@ -111,7 +126,10 @@ def model_spec(name: str, params: Params) -> ModelSpec:
     section = params.section(name)
     if isinstance(section, MLPSection):
         arch, kwargs = mlp_spec(section.model, params.init, section.train.seed)
-        read = {name: to_dict(section), **({"init": to_dict(params.init)} if section.model.activation != "relu" else {})}
+        read = {
+            name: to_dict(section),
+            **({"init": to_dict(params.init)} if section.model.activation != "relu" else {}),
+        }
         return ModelSpec(name, arch, kwargs, section.train, MULTICLASS, flatten(read))
     task = square_task(section.positive) if isinstance(section, SquareSection) else MULTICLASS
     arch, kwargs = cnn_spec(section.model, n_outputs=task.n_outputs)

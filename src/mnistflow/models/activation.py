@@ -24,6 +24,7 @@ the pre-activations do, which training can push far out; the tangent keeps g and
 continuous at +-R and grows only linearly, so one outlying input cannot blow a layer up. R = 0:
 the formula everywhere.
 """
+
 from __future__ import annotations
 
 import math
@@ -140,7 +141,10 @@ class LearnableRational(nn.Module):
         return with_tangents(lambda t: rational(t, self.k, self.b), x, self.span)
 
     def coefficients(self) -> dict[str, float]:
-        return {**{f"k{j}": v for j, v in enumerate(self.k.tolist())}, **{f"b{j}": v for j, v in enumerate(self.b.tolist(), start=1)}}
+        return {
+            **{f"k{j}": v for j, v in enumerate(self.k.tolist())},
+            **{f"b{j}": v for j, v in enumerate(self.b.tolist(), start=1)},
+        }
 
     def extra_repr(self) -> str:
         return f"degrees={len(self.k) - 1}/{len(self.b)}, span={self.span}"

@@ -5,6 +5,7 @@ to drift from it. Both take ``n_outputs`` (10 classes, or 1 logit for a binary t
 flattened feature size from a dummy forward pass, so no magic number ties the dense head to
 the input size.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -48,7 +49,16 @@ class LeNet5(ImageClassifier):
     LeNet's padded 32x32), pooling, a 5x5 'valid' convolution, pooling, then dense layers
     120 -> 84 -> outputs. ReLU and max pooling replace the original tanh and subsampling."""
 
-    def __init__(self, *, channels: Sequence[int], dense: Sequence[int], dropout: float, dense_dropout: float, n_outputs: int, image_size: int = 28):
+    def __init__(
+        self,
+        *,
+        channels: Sequence[int],
+        dense: Sequence[int],
+        dropout: float,
+        dense_dropout: float,
+        n_outputs: int,
+        image_size: int = 28,
+    ):
         super().__init__()
         c1, c2 = channels
         self.features = nn.Sequential(
@@ -68,7 +78,16 @@ class DeepCNN(ImageClassifier):
     ``channels``, then Flatten -> Dense -> Dense -> Dropout -> Dense (``dense`` gives the two
     hidden widths)."""
 
-    def __init__(self, *, channels: Sequence[int], dense: Sequence[int], dropout: float, dense_dropout: float, n_outputs: int, image_size: int = 28):
+    def __init__(
+        self,
+        *,
+        channels: Sequence[int],
+        dense: Sequence[int],
+        dropout: float,
+        dense_dropout: float,
+        n_outputs: int,
+        image_size: int = 28,
+    ):
         super().__init__()
         blocks: list[nn.Module] = []
         width = 1

@@ -1,4 +1,5 @@
 """Fully connected classifiers: hidden layers with a learnable activation or ReLU."""
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -46,7 +47,9 @@ class MLP(nn.Module):
         if activation != "relu":
             n_pairs = 1 if share_k == "network" else len(hidden)
             if len(k_init) != n_pairs or (activation == "rational" and len(b_init) != n_pairs):
-                raise ValueError(f"share_k={share_k!r} with {len(hidden)} hidden layers needs {n_pairs} sets of coefficients, got {len(k_init)}")
+                raise ValueError(
+                    f"share_k={share_k!r} with {len(hidden)} hidden layers needs {n_pairs} sets of coefficients, got {len(k_init)}"
+                )
             if activation == "learnable":
                 self.acts = nn.ModuleList(LearnableAffine(k0, k1) for k0, k1 in k_init)
             elif activation == "polynomial":
@@ -99,7 +102,9 @@ class MLP(nn.Module):
             h = x.flatten(1)
             for i, layer in enumerate(self.hidden):
                 z = layer(h)
-                lo, hi = torch.quantile(z.flatten().double(), torch.tensor([low, high], dtype=torch.float64, device=z.device)).tolist()
+                lo, hi = torch.quantile(
+                    z.flatten().double(), torch.tensor([low, high], dtype=torch.float64, device=z.device)
+                ).tolist()
                 values[f"x_lo_l{i + 1}"], values[f"x_hi_l{i + 1}"] = lo, hi
                 h = self.act(i)(z)
         self.train(was_training)

@@ -4,6 +4,7 @@
 and an explicit, vectorised backward pass; ``SGD`` and ``Adam`` update them with torch's
 semantics. ``softmax_cross_entropy`` is the stable loss and its gradient.
 """
+
 from mnistflow.scratch.engine import NumpyMLP
 from mnistflow.scratch.layers import log_softmax, softmax_cross_entropy
 from mnistflow.scratch.optim import SGD, Adam

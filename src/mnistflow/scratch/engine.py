@@ -17,6 +17,7 @@ Backward pass (one mini-batch of N, L hidden layers; the pieces are in :mod:`.la
 With ``share_k="network"`` the single (k0, k1) pair collects the sums over all hidden layers;
 with ``"layer"`` each pair gets its own layer's.
 """
+
 from __future__ import annotations
 
 import copy
@@ -108,9 +109,13 @@ class NumpyMLP:
         self.params: dict[str, np.ndarray] = {}
         widths = [self.in_features, *self.hidden]
         for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
-            self.params[f"hidden.{i}.weight"] = normal_weight(self.rng, fan_out, fan_in, self._init_std(fan_in, fan_out, False), self.dtype)
+            self.params[f"hidden.{i}.weight"] = normal_weight(
+                self.rng, fan_out, fan_in, self._init_std(fan_in, fan_out, False), self.dtype
+            )
             self.params[f"hidden.{i}.bias"] = np.zeros(fan_out, dtype=self.dtype)
-        self.params["out.weight"] = normal_weight(self.rng, self.n_classes, widths[-1], self._init_std(widths[-1], self.n_classes, True), self.dtype)
+        self.params["out.weight"] = normal_weight(
+            self.rng, self.n_classes, widths[-1], self._init_std(widths[-1], self.n_classes, True), self.dtype
+        )
         self.params["out.bias"] = np.zeros(self.n_classes, dtype=self.dtype)
         for j in range(self.n_pairs):
             k0, k1 = k_init[j]

@@ -11,6 +11,7 @@ All functions are vectorised over the batch; none loops over samples. They keep 
 their inputs: Python ``float`` scalars never upcast a float32 array (NEP 50), and nothing here
 creates a float64 array from float32 inputs.
 """
+
 from __future__ import annotations
 
 import numpy as np

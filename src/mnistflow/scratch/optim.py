@@ -6,6 +6,7 @@ kind of torch (added to the gradient), not AdamW's decoupled decay. State arrays
 dtype of their parameter, and every update is done with ``out=`` ufuncs, so 0-d parameters
 (k0, k1) are updated in place like the others and nothing is upcast to float64.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,10 +18,10 @@ import numpy as np
 class SGD:
     """torch.optim.SGD (dampening 0, no Nesterov):
 
-        g   = grad + weight_decay * p
-        buf = g                          on the first step
-        buf = momentum * buf + g         afterwards          (only when momentum != 0)
-        p  -= lr * buf                   (lr * g without momentum)
+    g   = grad + weight_decay * p
+    buf = g                          on the first step
+    buf = momentum * buf + g         afterwards          (only when momentum != 0)
+    p  -= lr * buf                   (lr * g without momentum)
     """
 
     def __init__(self, params: dict[str, np.ndarray], lr: float, momentum: float = 0.0, weight_decay: float = 0.0):

@@ -6,7 +6,19 @@
 
 The names callers use are re-exported here (``tracking.training_run``, ``tracking.check_store``).
 """
-from mnistflow.tracking.models import CHAMPION, REGISTERED_PREFIX, VAL_ACC_TAG, champion, champions, log_model, promote, registered_name, registry_entry, served_module
+
+from mnistflow.tracking.models import (
+    CHAMPION,
+    REGISTERED_PREFIX,
+    VAL_ACC_TAG,
+    champion,
+    champions,
+    log_model,
+    promote,
+    registered_name,
+    registry_entry,
+    served_module,
+)
 from mnistflow.tracking.runs import (
     CHECKPOINT_TAG,
     DATASET_CONTEXTS,
@@ -38,9 +50,39 @@ from mnistflow.tracking.store import (
 )
 
 __all__ = [
-    "CHAMPION", "CHECKPOINT_TAG", "CHECK_TIMEOUT_S", "DATASET_CONTEXTS", "EXPERIMENT", "EXPERIMENT_KIND", "REGISTERED_PREFIX", "Run", "VAL_ACC_TAG",
-    "_READY", "attach", "champion", "champions", "promote", "registry_entry",
-    "bounded_requests", "check_sqlite_file", "check_store", "describe_failure", "epoch_metrics", "experiment_name",
-    "file_sha256", "git_commit", "log_model", "metric_name", "probe_server", "redact", "registered_name", "run_tags",
-    "scheme", "served_module", "sqlite_file", "store_errors", "training_run", "tracking_uri",
+    "CHAMPION",
+    "CHECKPOINT_TAG",
+    "CHECK_TIMEOUT_S",
+    "DATASET_CONTEXTS",
+    "EXPERIMENT",
+    "EXPERIMENT_KIND",
+    "REGISTERED_PREFIX",
+    "Run",
+    "VAL_ACC_TAG",
+    "_READY",
+    "attach",
+    "champion",
+    "champions",
+    "promote",
+    "registry_entry",
+    "bounded_requests",
+    "check_sqlite_file",
+    "check_store",
+    "describe_failure",
+    "epoch_metrics",
+    "experiment_name",
+    "file_sha256",
+    "git_commit",
+    "log_model",
+    "metric_name",
+    "probe_server",
+    "redact",
+    "registered_name",
+    "run_tags",
+    "scheme",
+    "served_module",
+    "sqlite_file",
+    "store_errors",
+    "training_run",
+    "tracking_uri",
 ]

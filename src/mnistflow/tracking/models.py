@@ -5,6 +5,7 @@ the alias ``champion`` names the version with the best one. A new version takes 
 when strictly better (:func:`promote`), so ``models:/mnist-<model>@champion`` moves only forward,
 whatever order queued experiments finish in.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -83,7 +84,7 @@ def log_model(
                 info.registered_model_version,
                 description=(
                     f'POST /invocations {{"inputs": [...]}}: a batch N x 28 x 28 of float32 pixel values in [0, 1] '
-                    f"(white digit on black, as MNIST). Answers {{\"predictions\": [...]}}: {output_text}. "
+                    f'(white digit on black, as MNIST). Answers {{"predictions": [...]}}: {output_text}. '
                     f"Trained by run {run.run_id}."
                 ),
             )

@@ -8,6 +8,7 @@ files and the plot stage's PNGs to the *same* run, found by the SHA-256 of the c
 holds everything about one trained model; it keeps the training's end time. A run ends
 FINISHED, FAILED when its stage raised, KILLED when it was interrupted.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -101,7 +102,10 @@ def _ending(mlflow: Any, uri: str) -> Iterator[None]:
             with bounded_requests():
                 mlflow.end_run(status=status)
         except Exception as end_exc:  # the store failing too: say so, keep the real error
-            print(f"note: could not mark the MLflow run {status} ({' '.join(str(end_exc).split())[:120]})", file=sys.stderr)
+            print(
+                f"note: could not mark the MLflow run {status} ({' '.join(str(end_exc).split())[:120]})",
+                file=sys.stderr,
+            )
         raise
     with store_errors(uri, "ending the run"):
         mlflow.end_run(status="FINISHED")
@@ -110,7 +114,9 @@ def _ending(mlflow: Any, uri: str) -> Iterator[None]:
 class Run:
     """A thin handle on an active MLflow run, with the calls the stages need."""
 
-    def __init__(self, mlflow: Any, uri: str, model: str, model_id: str | None = None, tags: Mapping[str, str] | None = None):
+    def __init__(
+        self, mlflow: Any, uri: str, model: str, model_id: str | None = None, tags: Mapping[str, str] | None = None
+    ):
         self.mlflow = mlflow
         self.uri = uri
         self.model = model
@@ -127,13 +133,22 @@ class Run:
         with store_errors(self.uri, "logging params"):
             self.mlflow.log_params({k: v for k, v in params.items()})
 
-    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None, *, dataset: str | None = None, for_model: bool = False) -> None:
+    def log_metrics(
+        self,
+        metrics: Mapping[str, float],
+        step: int | None = None,
+        *,
+        dataset: str | None = None,
+        for_model: bool = False,
+    ) -> None:
         """Numeric values of ``metrics``; ``dataset`` names a split logged by :meth:`log_dataset`
         they were measured on, ``for_model`` links them to the run's logged model."""
         numeric = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         model_id = self.find_model_id() if for_model else None
         with store_errors(self.uri, "logging metrics"):
-            self.mlflow.log_metrics(numeric, step=step, model_id=model_id, dataset=self.datasets.get(dataset) if dataset else None)
+            self.mlflow.log_metrics(
+                numeric, step=step, model_id=model_id, dataset=self.datasets.get(dataset) if dataset else None
+            )
 
     def log_epoch(self, row: Mapping[str, float], seconds: float) -> None:
         """One per-epoch history row, as steps under grouped names (see :func:`metric_name`)."""
@@ -158,7 +173,9 @@ class Run:
             warnings.simplefilter("ignore", UserWarning)
             dataset = mlflow.data.from_numpy(x, targets=y, source=str(path), name=f"mnist-{split}", digest=sha[:32])
         with store_errors(self.uri, f"logging the {split} dataset"):
-            self.mlflow.log_input(dataset, context=context or DATASET_CONTEXTS.get(split, split), tags={"sha256": sha, "path": str(path)})
+            self.mlflow.log_input(
+                dataset, context=context or DATASET_CONTEXTS.get(split, split), tags={"sha256": sha, "path": str(path)}
+            )
         self.datasets[split] = dataset
 
     def find_model_id(self) -> str | None:
@@ -243,7 +260,13 @@ def attach(checkpoint: str | Path) -> Iterator[Run | None]:
     with store_errors(uri, "reopening the run"):
         mlflow.start_run(run_id=training.info.run_id)
     with _ending(mlflow, uri):
-        yield Run(mlflow, uri, training.data.tags.get("model", Path(checkpoint).stem), outputs[-1].model_id if outputs else None, training.data.tags)
+        yield Run(
+            mlflow,
+            uri,
+            training.data.tags.get("model", Path(checkpoint).stem),
+            outputs[-1].model_id if outputs else None,
+            training.data.tags,
+        )
     keep_end_time(mlflow, uri, training.info)
 
 

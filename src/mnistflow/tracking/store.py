@@ -9,6 +9,7 @@ Every stage that logs calls :func:`check_store` before any work: an unreachable 
 damaged or read-only SQLite file is one line naming it and the fix (:class:`UserError`), in
 seconds. :func:`store_errors` turns a later failure of the store into such a line too.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -87,7 +88,9 @@ def check_sqlite_file(path: Path) -> None:
     fix_other = "or set MLFLOW_TRACKING_URI to another store"
     folder = path.parent
     if path.is_dir():
-        raise UserError(f"MLflow store {path} is a folder, not a SQLite file; move it away (`mv {path} {path}.old`) {fix_other}")
+        raise UserError(
+            f"MLflow store {path} is a folder, not a SQLite file; move it away (`mv {path} {path}.old`) {fix_other}"
+        )
     if path.exists():
         try:
             with contextlib.closing(sqlite3.connect(f"{path.as_uri()}?mode=ro", uri=True, timeout=20)) as db:
@@ -102,14 +105,18 @@ def check_sqlite_file(path: Path) -> None:
                 f"stage starts a new, empty store, {fix_other}"
             ) from None
         if not os.access(path, os.W_OK):
-            raise UserError(f"MLflow store {path} is read-only (no write permission); make it writable (`chmod u+w {path}`) {fix_other}")
+            raise UserError(
+                f"MLflow store {path} is read-only (no write permission); make it writable (`chmod u+w {path}`) {fix_other}"
+            )
         if not os.access(folder, os.W_OK):
             raise UserError(
                 f"MLflow store {path} is read-only: its folder {folder} is not writable (SQLite writes a journal beside it); "
                 f"make it writable (`chmod u+w {folder}`) {fix_other}"
             )
     elif folder.is_dir() and not os.access(folder, os.W_OK):
-        raise UserError(f"MLflow store {path} cannot be created: {folder} is not writable; make it writable (`chmod u+w {folder}`) {fix_other}")
+        raise UserError(
+            f"MLflow store {path} cannot be created: {folder} is not writable; make it writable (`chmod u+w {folder}`) {fix_other}"
+        )
 
 
 def _connection_reason(exc: BaseException) -> str:
@@ -174,11 +181,21 @@ def describe_failure(exc: BaseException, uri: str, doing: str) -> str:
         driver = " (`.venv/bin/pip install -r requirements-postgres.txt`)" if "psycopg" in text else ""
         return f"{store} needs the database driver {module}{driver}; install it or unset MLFLOW_TRACKING_URI to use the local mlflow.db"
     if scheme(uri) in ("http", "https"):
-        if "API request to" in text and ("Max retries exceeded" in text or "timeout" in text.lower() or "Connection" in text):
-            reason = "connection refused" if "refused" in text else ("no answer in time" if "timeout" in text.lower() or "timed out" in text else "connection failed")
+        if "API request to" in text and (
+            "Max retries exceeded" in text or "timeout" in text.lower() or "Connection" in text
+        ):
+            reason = (
+                "connection refused"
+                if "refused" in text
+                else ("no answer in time" if "timeout" in text.lower() or "timed out" in text else "connection failed")
+            )
             return f"MLflow tracking server {shown} stopped answering ({doing}: {reason}); restart it and run the stage again, {LOCAL_FIX}"
         return f"MLflow tracking server {shown} refused {doing} ({text[:160]}); check MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN if it needs a login), {LOCAL_FIX}"
-    if "could not connect" in text.lower() or "connection refused" in text.lower() or "could not translate host" in text.lower():
+    if (
+        "could not connect" in text.lower()
+        or "connection refused" in text.lower()
+        or "could not translate host" in text.lower()
+    ):
         return f"{store} is unreachable ({text[:120]}); start the database or fix MLFLOW_TRACKING_URI, {LOCAL_FIX}"
     if isinstance(exc, OSError) and not text.startswith("(") and path is None:
         return f"{store}: {doing} failed ({text[:160]}); check the artifact folder's permissions and free space"
@@ -191,7 +208,14 @@ def _store_errors() -> tuple[type[BaseException], ...]:
     import sqlalchemy.exc
     from mlflow.exceptions import MlflowException
 
-    return (MlflowException, sqlalchemy.exc.SQLAlchemyError, sqlite3.Error, requests.RequestException, OSError, ModuleNotFoundError)
+    return (
+        MlflowException,
+        sqlalchemy.exc.SQLAlchemyError,
+        sqlite3.Error,
+        requests.RequestException,
+        OSError,
+        ModuleNotFoundError,
+    )
 
 
 @contextlib.contextmanager
@@ -269,7 +293,16 @@ def init_lock(path: Path | None, wait_s: float = INIT_LOCK_WAIT_S) -> Iterator[N
 def _transient(exc: BaseException) -> bool:
     """A failure that another process creating the same store at the same moment explains."""
     text = str(exc)
-    return any(s in text for s in ("database is locked", "already exists", "duplicate column", "UNIQUE constraint failed", "no such table"))
+    return any(
+        s in text
+        for s in (
+            "database is locked",
+            "already exists",
+            "duplicate column",
+            "UNIQUE constraint failed",
+            "no such table",
+        )
+    )
 
 
 # --- the experiment ----------------------------------------------------------------------------

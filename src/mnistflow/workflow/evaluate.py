@@ -5,6 +5,7 @@ labels, and its answers on the perturbed test split against theirs (accuracy and
 NumPy only, no network, no torch, no MLflow (the ``track`` stage adds the results to the
 model's MLflow run), so it takes well under a second.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -30,7 +31,10 @@ def perturbed_metrics(name: str, answers: outputs.Answers, accuracy: float) -> d
     perturbed_accuracy = float(correct.mean())
     # Both accuracies are counts over the same n, so 6 decimals keep the drop exact and leave
     # out the float noise of the subtraction (0.43, not 0.42999999999999705).
-    return {"perturbed_accuracy": perturbed_accuracy, "perturbed_drop": round(100.0 * (accuracy - perturbed_accuracy), 6)}
+    return {
+        "perturbed_accuracy": perturbed_accuracy,
+        "perturbed_drop": round(100.0 * (accuracy - perturbed_accuracy), 6),
+    }
 
 
 def evaluate(name: str) -> dict[str, Any]:
@@ -54,7 +58,11 @@ def evaluate(name: str) -> dict[str, Any]:
         write_json(stage_file(paths.eval_metrics(name)), metrics)
         write_csv(stage_file(paths.per_class(name)), per_class)
         write_csv(stage_file(paths.roc(name)), roc_rows(y_true, proba))
-        write_csv(stage_file(paths.confusion(name)), confusion_rows(y_true, task.decide(proba)), columns=("actual", "predicted"))
+        write_csv(
+            stage_file(paths.confusion(name)),
+            confusion_rows(y_true, task.decide(proba)),
+            columns=("actual", "predicted"),
+        )
     print(
         f"evaluate {name}: test accuracy {metrics['accuracy']:.2%} (perturbed {metrics['perturbed_accuracy']:.2%}, "
         f"{metrics['perturbed_drop']:.2f} points less), F1 {metrics['f1']:.4f}, ROC-AUC {metrics['roc_auc']:.5f}"

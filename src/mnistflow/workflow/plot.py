@@ -4,6 +4,7 @@ Matplotlib and NumPy only: the curves come from the training and evaluate stages
 task and title from the saved test answers (``mnistflow.outputs``); the ``track`` stage adds
 the figures to the model's MLflow run.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

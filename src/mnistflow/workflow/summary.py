@@ -1,4 +1,5 @@
 """Stage summary: every model's headline test metrics side by side, and the comparison chart."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -15,7 +16,9 @@ def summary_rows(models: list[str]) -> list[dict[str, Any]]:
     rows = []
     for name in models:
         metrics = read_json(paths.eval_metrics(name))
-        rows.append({"model": name, "description": outputs.load(name).description, **{k: metrics[k] for k in SUMMARY_KEYS}})
+        rows.append(
+            {"model": name, "description": outputs.load(name).description, **{k: metrics[k] for k in SUMMARY_KEYS}}
+        )
     return rows
 
 
@@ -23,7 +26,9 @@ def summarize(models: list[str]) -> list[dict[str, Any]]:
     """Every model's headline test metrics in one JSON, one CSV and one comparison chart."""
     rows = summary_rows(models)
     with staged() as stage_file:
-        write_json(stage_file(paths.SUMMARY), {row["model"]: {k: v for k, v in row.items() if k != "model"} for row in rows})
+        write_json(
+            stage_file(paths.SUMMARY), {row["model"]: {k: v for k, v in row.items() if k != "model"} for row in rows}
+        )
         write_csv(stage_file(paths.SUMMARY_TABLE), rows)
         render_summary(rows, stage_file(paths.SUMMARY_IMAGES))
     for row in rows:

@@ -9,6 +9,7 @@ exactly these files (its ``evaluation_sha256`` tag) is left alone, so a model th
 change costs one query. Last, it records each model's ``@champion`` in the registry in
 reports/registry.json, which the report shows (the report stage does not import MLflow).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -45,7 +46,9 @@ def track(models: list[str]) -> dict[str, str]:
     done = {}
     for name in models:
         evaluation, pngs = evaluation_files(name), figures(name)
-        missing = [str(path) for path in evaluation if not path.is_file()] or ([] if pngs else [f"{paths.images(name)}/*.png"])
+        missing = [str(path) for path in evaluation if not path.is_file()] or (
+            [] if pngs else [f"{paths.images(name)}/*.png"]
+        )
         if missing:
             raise FileNotFoundError(f"{missing[0]} is missing; run `dvc repro plot@{name}` first")
         sha = digest(evaluation + pngs)
@@ -57,7 +60,9 @@ def track(models: list[str]) -> dict[str, str]:
             else:
                 metrics = read_json(paths.eval_metrics(name))
                 run.log_dataset("test", paths.split_file("test"), test.x, outputs.load(name).task.labels(test.y))
-                run.log_metrics({f"test/{k}": v for k, v in metrics.items()}, dataset="test", for_model=True)  # charted as one group
+                run.log_metrics(
+                    {f"test/{k}": v for k, v in metrics.items()}, dataset="test", for_model=True
+                )  # charted as one group
                 for path in evaluation:
                     run.log_artifact(path, "evaluation")
                 for path in pngs:

@@ -1,4 +1,5 @@
 """Stage train@<model>: train one model and write its checkpoint, history and train metrics."""
+
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
@@ -63,7 +64,10 @@ def train(name: str, params: Params) -> dict[str, float]:
         return {}
     stage = f"train@{name}"
     backend = "numpy" if numpy_backend else "torch"
-    print(f"{stage}: {describe(spec.arch, spec.kwargs)} ({backend}) on {splits.info['sizes']} images, {cfg.epochs} epochs", flush=True)
+    print(
+        f"{stage}: {describe(spec.arch, spec.kwargs)} ({backend}) on {splits.info['sizes']} images, {cfg.epochs} epochs",
+        flush=True,
+    )
     with staged() as stage_file, tracking.training_run(stage, name, spec.params) as run:
 
         def on_epoch(row: dict[str, float], seconds: float) -> None:
@@ -76,7 +80,9 @@ def train(name: str, params: Params) -> dict[str, float]:
                 history = fit(engine, splits, cfg, spec.task, on_epoch=on_epoch, eval_batch_size=eval_batch_size)
                 model.load_state_dict(engine.torch_state_dict())
             else:
-                history = distributed.fit(model, splits, cfg, spec.task, on_epoch=on_epoch, eval_batch_size=eval_batch_size)
+                history = distributed.fit(
+                    model, splits, cfg, spec.task, on_epoch=on_epoch, eval_batch_size=eval_batch_size
+                )
         except Diverged as exc:  # the run ends FAILED and the staged files are dropped
             raise UserError(f"{stage}: {exc}; nothing written. {divergence_advice(name, exc)}") from None
         perturbed = perturbed_logits(model, cfg, eval_batch_size)  # before model.cpu(): on the training device
@@ -86,7 +92,13 @@ def train(name: str, params: Params) -> dict[str, float]:
             from mnistflow.evaluation import choose_threshold
 
             task = task.with_threshold(choose_threshold(splits.val.y, task.proba(history.logits["val"]).numpy()))
-        extra: dict[str, Any] = {"model": name, "backend": backend, "amp": cfg.amp, "train": spec.params, "data": splits.info}
+        extra: dict[str, Any] = {
+            "model": name,
+            "backend": backend,
+            "amp": cfg.amp,
+            "train": spec.params,
+            "data": splits.info,
+        }
         checkpoint_file = stage_file(paths.checkpoint(name))
         checkpoint.save(checkpoint_file, model, spec.arch, spec.kwargs, task, extra)
         outputs.save(name, history.logits["test"].numpy(), task, describe(spec.arch, spec.kwargs), stage_file)
@@ -105,7 +117,14 @@ def train(name: str, params: Params) -> dict[str, float]:
             run.log_dataset(split, paths.split_file(split), splits[split].x, splits[split].y)
         for path in (paths.history(name), paths.steps(name), paths.train_metrics(name)):
             run.log_artifact(stage_file(path), "history")
-        run.log_model(model, example=splits.test.x[:2], data_info=splits.info, positive=task.positive, threshold=task.threshold, step=metrics["epochs"])
+        run.log_model(
+            model,
+            example=splits.test.x[:2],
+            data_info=splits.info,
+            positive=task.positive,
+            threshold=task.threshold,
+            step=metrics["epochs"],
+        )
         run.log_metrics({f"final/{k}": v for k, v in metrics.items()}, for_model=True)  # charted as one group
         run.promote(metrics["val_acc"])  # @champion moves to this version only if it is better on validation
     return metrics
