@@ -2,9 +2,9 @@
 
     python benchmarks/cnn_speed.py [--batches 30] [--batch-size 128]
 
-For each convolutional model as params.yaml configures it: float32 vs bfloat16 autocast, contiguous vs channels_last, and the cost of
-the torchvision v2 augmentation. Figures are images per second of a full training step
-(forward, backward, Adam) on random data.
+For each convolutional model as params.yaml configures it: float32 vs bfloat16 autocast,
+contiguous vs channels_last, and the cost of the torchvision v2 augmentation. Figures are images
+per second of a full training step (forward, backward, Adam) on random data.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def main() -> None:
                     build_model(spec.arch, spec.kwargs), spec.task, args.batches, args.batch_size, bf16, channels_last
                 )
                 print(
-                    f"{name:8s} {'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'contiguous   '}  {rate:7.0f} img/s  ({54000 / rate:5.1f} s per 54k-image epoch)"
+                    f"{name:8s} {'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'contiguous   '}  "
+                    f"{rate:7.0f} img/s  ({54000 / rate:5.1f} s per 54k-image epoch)"
                 )
     cfg = AugmentSettings(degrees=10, translate=0.1, scale=0.1)
     from torchvision.transforms import v2  # the per-image reference only

@@ -221,7 +221,8 @@ def run_reference(main_py: Path, mirror: Path, epochs: int, env: dict[str, str])
     shutil.rmtree(work, ignore_errors=True)
     if proc.returncode or not rows:
         sys.exit(
-            f"the reference example failed (exit {proc.returncode}; it needs a main.py with --no-accel):\n{''.join(output[-20:])}"
+            f"the reference example failed (exit {proc.returncode}; it needs a main.py with "
+            f"--no-accel):\n{''.join(output[-20:])}"
         )
     print(f"  reference total {time.monotonic() - start:.0f} s")
     return rows
@@ -263,18 +264,21 @@ def main() -> None:
         if model and (repo / "metrics" / f"{model}.json").is_file():
             acc = f"{json.loads((repo / 'metrics' / f'{model}.json').read_text())['accuracy']:.2%}"
         print(
-            f"| {name} | {info['wall']:.1f} s | {f'{len(epochs)} in {sum(epochs):.1f} s' if epochs else ''} | {fixed:.1f} s | {speed} | {info['rss'] / 2**20:,.0f} MiB | {acc} |"
+            f"| {name} | {info['wall']:.1f} s | {f'{len(epochs)} in {sum(epochs):.1f} s' if epochs else ''} | "
+            f"{fixed:.1f} s | {speed} | {info['rss'] / 2**20:,.0f} MiB | {acc} |"
         )
     peak = max((info["rss"] for info in stages.values()), default=0)
     print(
-        f"\nfull `dvc repro --force` from an empty cache: {total:.0f} s ({total / 60:.1f} min), peak RSS {peak / 2**20:,.0f} MiB"
+        f"\nfull `dvc repro --force` from an empty cache: {total:.0f} s ({total / 60:.1f} min), peak RSS "
+        f"{peak / 2**20:,.0f} MiB"
     )
     changed = subprocess.run(
         ["git", "diff", "--name-only"], cwd=repo, capture_output=True, text=True, check=True
     ).stdout.split()
     if changed:
         print(
-            f"git-tracked files that differ from the commit: {len(changed)} ({', '.join(changed[:6])}{', ...' if len(changed) > 6 else ''})"
+            f"git-tracked files that differ from the commit: {len(changed)} "
+            f"({', '.join(changed[:6])}{', ...' if len(changed) > 6 else ''})"
         )
     else:
         print(
@@ -298,13 +302,15 @@ def main() -> None:
         check=True,
     )
     print(
-        f"`dvc exp run -S init.k1=0.5`: {timed([str(VENV_BIN / 'dvc'), 'exp', 'run', '-S', 'init.k1=0.5'], repo, env):.1f} s"
+        "`dvc exp run -S init.k1=0.5`: "
+        f"{timed([str(VENV_BIN / 'dvc'), 'exp', 'run', '-S', 'init.k1=0.5'], repo, env):.1f} s"
     )
 
     for jobs, values in ((1, ("0.4", "0.6")), (2, ("0.45", "0.55"))):
         seconds = run_queue(repo, env, jobs, values)
         print(
-            f"2-experiment queue (`dvc exp run --queue -S init.k1=...` x 2, then `MNISTFLOW_THREADS={threads_per_job(jobs)} dvc queue start --jobs {jobs}`): {seconds:.1f} s"
+            "2-experiment queue (`dvc exp run --queue -S init.k1=...` x 2, then "
+            f"`MNISTFLOW_THREADS={threads_per_job(jobs)} dvc queue start --jobs {jobs}`): {seconds:.1f} s"
         )
 
     deep = stages.get("train@deepcnn")
@@ -324,7 +330,8 @@ def main() -> None:
             print(f"| {i + 1} | {r} | {d} |")
         ref_total = sum(s for s, _ in ref)
         print(
-            f"\nreference {len(ref)} epochs: {ref_total:.0f} s, {ref[-1][1]:.2%}; deepcnn stage: {deep['wall']:.0f} s, {accs[-1]:.2%}"
+            f"\nreference {len(ref)} epochs: {ref_total:.0f} s, {ref[-1][1]:.2%}; deepcnn stage: {deep['wall']:.0f} s, "
+            f"{accs[-1]:.2%}"
         )
         if len(ref) < REFERENCE_EPOCHS:  # its own 14-epoch recipe, at the pace of its later epochs
             pace = sum(s for s, _ in ref[1:]) / (len(ref) - 1) if len(ref) > 1 else ref[0][0]

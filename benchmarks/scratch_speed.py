@@ -132,7 +132,8 @@ def main() -> None:
         return
 
     print(
-        f"{args.samples} samples x 784 float32, batch {args.batch_size}, Adam; seconds per epoch (best of {args.epochs})"
+        f"{args.samples} samples x 784 float32, batch {args.batch_size}, Adam; seconds per epoch (best of "
+        f"{args.epochs})"
     )
     env = dict(os.environ)
     if args.threads:

@@ -62,7 +62,10 @@ def main() -> None:
     )
     for ax, row in zip(axes.flat, rows):
         model = row["params"]["ann"]["model"]
-        title = f"{row['name']}: {family(model)}\nval {row['metrics']['val_acc']:.2%}, test {row['metrics']['test_acc']:.2%}"
+        title = (
+            f"{row['name']}: {family(model)}\nval {row['metrics']['val_acc']:.2%}, test "
+            f"{row['metrics']['test_acc']:.2%}"
+        )
         panel(ax, history(row["rev"]), float(model.get("span", 0.0)), title)
     for ax in list(axes.flat)[len(rows) :]:
         ax.axis("off")

@@ -78,7 +78,8 @@ def table(rows: list[dict[str, Any]], seconds: dict[str, float | None]) -> str:
         span = model.get("span", 0.0) if model["activation"] in ("polynomial", "rational") else None
         time = seconds.get(row["name"])
         lines.append(
-            f"| `{row['name']}` | {family(model)} | {'—' if span is None else (span or 'none')} | {n_coefficients(model)} | "
+            f"| `{row['name']}` | {family(model)} | {'—' if span is None else (span or 'none')} | "
+            f"{n_coefficients(model)} | "
             f"{m['val_acc']:.2%} | {m['test_acc']:.2%} | {'—' if time is None else f'{time:.1f}'} |"
         )
     return "\n".join(lines)

@@ -118,10 +118,12 @@ CHECK_JS = r"""
     if (img.loading === "lazy") img.loading = "eager";  // off-screen lazy images load too
     const src = img.currentSrc || img.src || "";
     let label = img.alt || src.split(/[\/?#]/).filter(Boolean).pop() || `img#${i + 1}`;
-    if (src.startsWith("data:")) label = `${img.alt ? img.alt + ", " : ""}${src.slice(0, src.search(/[;,]/))} (${src.length} chars)`;
+    if (src.startsWith("data:"))
+      label = `${img.alt ? img.alt + ", " : ""}${src.slice(0, src.search(/[;,]/))} (${src.length} chars)`;
     const ok = img.complete && img.naturalWidth > 0 && img.naturalHeight > 0;
     out.push({ kind: "image", name: label.slice(0, 100), ok,
-               why: ok ? `${img.naturalWidth}x${img.naturalHeight}` : (img.complete ? "did not load or decode" : "still loading") });
+               why: ok ? `${img.naturalWidth}x${img.naturalHeight}`
+                       : (img.complete ? "did not load or decode" : "still loading") });
   });
   return { ready: document.readyState, url: location.href, plots: out };
 })()

@@ -175,7 +175,8 @@ def run_seeds(
         return []
     env = queue_env(jobs, os.environ)
     print(
-        f"running {len(names)} experiment(s), {jobs} at a time ({THREADS_ENV}={env.get(THREADS_ENV, 'unset')}); `dvc queue logs <name>` shows one's output",
+        f"running {len(names)} experiment(s), {jobs} at a time ({THREADS_ENV}={env.get(THREADS_ENV, 'unset')}); "
+        "`dvc queue logs <name>` shows one's output",
         file=sys.stderr,
     )
     dvc(["queue", "start", "--jobs", str(jobs)], env)
@@ -216,7 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     for name in failed:
         print(
-            f"{name}: failed; `dvc queue logs {name}` shows why, `dvc exp remove {name}` then this command runs it again",
+            f"{name}: failed; `dvc queue logs {name}` shows why, `dvc exp remove {name}` then this command runs it "
+            "again",
             file=sys.stderr,
         )
     print(table(found), end="")

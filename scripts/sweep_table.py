@@ -30,8 +30,10 @@ def table(rows: list[dict[str, Any]]) -> str:
         m = row["metrics"].get("metrics/ann.json", {})
         acc = f"{m['accuracy']:.2%}" if "accuracy" in m else "—"
         lines.append(
-            f"| `{row['name']}` | {ann['model']['hidden']} | {ann['model']['activation']} | {ann['train'].get('backend', 'torch')} | "
-            f"{ann['train']['epochs']} | {acc} | {m.get('f1', float('nan')):.4f} | {m.get('log_loss', float('nan')):.4f} |"
+            f"| `{row['name']}` | {ann['model']['hidden']} | {ann['model']['activation']} | "
+            f"{ann['train'].get('backend', 'torch')} | "
+            f"{ann['train']['epochs']} | {acc} | {m.get('f1', float('nan')):.4f} | "
+            f"{m.get('log_loss', float('nan')):.4f} |"
         )
     return "\n".join(lines)
 

@@ -291,7 +291,8 @@ def restore(repo: Path, env: dict[str, str], line: str) -> None:
 def mlflow_statuses(env: dict[str, str]) -> list[str]:
     code = (
         "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]);"
-        "print(' '.join(r.info.status for r in mlflow.search_runs(search_all_experiments=True, output_format='list', order_by=['attributes.start_time ASC'])))"
+        "print(' '.join(r.info.status for r in mlflow.search_runs(search_all_experiments=True, output_format='list', "
+        "order_by=['attributes.start_time ASC'])))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code, env["MLFLOW_TRACKING_URI"]],

@@ -154,7 +154,8 @@ def test_numpy_backend_refuses_the_new_families_in_one_line():
     with pytest.raises(ConfigError) as info:
         parse_params(raw)
     assert str(info.value).startswith(
-        "params: ann.train.backend: is numpy, whose from-scratch engine has only the affine g and ReLU, not activation rational; set backend: torch."
+        "params: ann.train.backend: is numpy, whose from-scratch engine has only the affine g and ReLU, not activation "
+        "rational; set backend: torch."
     )
     assert "\n" not in str(info.value)
     assert parse_params(_params(activation="polynomial", degree=3, span=4.0)).models["ann"].model.degree == 3

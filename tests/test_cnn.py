@@ -45,7 +45,7 @@ def test_lenet5_has_lenet5s_layers_and_parameter_count():
         (6, 16, (5, 5), (0, 0)),
     ]
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
-    assert [(l.in_features, l.out_features) for l in linears] == [(16 * 5 * 5, 120), (120, 84), (84, 10)]
+    assert [(layer.in_features, layer.out_features) for layer in linears] == [(16 * 5 * 5, 120), (120, 84), (84, 10)]
     # 156 + 2416 (convolutions) + 48120 + 10164 + 850 (dense) = 61706, LeNet-5's classic count.
     assert sum(p.numel() for p in model.parameters()) == 61706
 

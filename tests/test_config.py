@@ -24,7 +24,10 @@ from mnistflow.config import (
 )
 
 PARAMS_FILE = ROOT / "params.yaml"
-HINT = "Fix params.yaml, or restore the committed one with `git checkout params.yaml` (`git diff params.yaml` shows what changed)."
+HINT = (
+    "Fix params.yaml, or restore the committed one with `git checkout params.yaml` (`git diff params.yaml` shows "
+    "what changed)."
+)
 
 
 @pytest.fixture(scope="module")
@@ -136,7 +139,8 @@ def test_a_missing_key_is_an_error_naming_it(raw, path):
         section = section[key]
     del section[path[-1]]
     assert problems_of(raw) == [
-        f"{'.'.join(path)}: missing key; params.yaml must write every value (see the other model sections for an example)"
+        f"{'.'.join(path)}: missing key; params.yaml must write every value (see the other model sections for an "
+        "example)"
     ]
 
 
@@ -145,7 +149,8 @@ def test_a_missing_section_is_an_error_naming_it(raw):
     del raw["ann"]["train"]["augment"]
     assert problems_of(raw) == [
         "prepare: missing section; params.yaml must write every value",
-        "ann.train.augment: missing section; params.yaml must write every value (see the other model sections for an example)",
+        "ann.train.augment: missing section; params.yaml must write every value (see the other model sections for an "
+        "example)",
     ]
 
 
@@ -400,7 +405,8 @@ def test_numpy_backend_is_checked(raw):
     raw["ann"]["train"]["amp"] = "bf16"
     assert problems_of(raw) == [
         "ann.train.amp: is 'bf16', which the numpy backend does not support; use backend: torch or change amp",
-        "lenet5.train.backend: does not apply here: the numpy backend trains fully connected networks only (ann, mlp); remove the key (torch trains this model)",
+        "lenet5.train.backend: does not apply here: the numpy backend trains fully connected networks only (ann, mlp); "
+        "remove the key (torch trains this model)",
     ]
 
 
@@ -417,7 +423,8 @@ def test_channels_last_does_not_apply_to_fully_connected_networks(raw):
     raw["mlp"]["train"]["channels_last"] = True
     raw["deepcnn"]["train"]["channels_last"] = True  # a CNN: fine
     assert problems_of(raw) == [
-        "mlp.train.channels_last: is true, but a fully connected network has no image channels to reorder (it speeds up the CNNs); set it to false"
+        "mlp.train.channels_last: is true, but a fully connected network has no image channels to reorder (it speeds "
+        "up the CNNs); set it to false"
     ]
 
 

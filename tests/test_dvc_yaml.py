@@ -54,7 +54,8 @@ def test_the_model_list_is_written_once_and_matches_the_params_sections(stages, 
     )
     unlisted = [m for m in PARAMS.models if m not in MODELS]
     assert not unlisted, (
-        f"params.yaml has model sections {unlisted} that dvc.yaml's vars: models does not list; add `<name>: {{reads: <name>}}` there"
+        f"params.yaml has model sections {unlisted} that dvc.yaml's vars: models does not list; add "
+        "`<name>: {reads: <name>}` there"
     )
     assert MODELS == list(PARAMS.models), "list the models in the same order in params.yaml and dvc.yaml's vars: models"
     per_model = {f"{kind}@{m}" for kind in ("train", "evaluate", "plot") for m in MODELS}

@@ -1,9 +1,9 @@
 """End to end: the real `dvc repro` / `dvc exp run` / `dvc metrics diff` on a copy of the project.
 
 Runs every stage (download, preprocess, the five models' train, evaluate and plot stages, the
-summary, the MLflow track stage, the report) on small generated MNIST files (never the real MNIST) served through $MNIST_MIRROR,
-with an unreachable http mirror configured after it, and tiny, quick models; then checks the
-outputs, what `dvc exp run -S init.k1=0.5` reruns, and the MLflow store.
+summary, the MLflow track stage, the report) on small generated MNIST files (never the real MNIST)
+served through $MNIST_MIRROR, with an unreachable http mirror configured after it, and tiny,
+quick models; then checks the outputs, what `dvc exp run -S init.k1=0.5` reruns, and the MLflow store.
 Slow (about three minutes on 2 CPU cores, mostly the stages' imports): deselect with
 ``-m "not e2e"``.
 """
@@ -346,7 +346,10 @@ def test_evaluate_plot_and_summary_import_neither_torch_nor_mlflow(project: Proj
     before = (project.repo / "metrics/ann.json").read_bytes()
     for args in (["stages.evaluate", "ann"], ["stages.plot", "square"], ["stages.summary"]):
         probe = f"import runpy, sys; sys.argv = {args!r}; runpy.run_module({args[0]!r}, run_name='__main__')"
-        check = "; import sys; bad = sorted({'torch', 'mlflow', 'sklearn', 'torchvision'} & set(sys.modules)); assert not bad, bad"
+        check = (
+            "; import sys; bad = sorted({'torch', 'mlflow', 'sklearn', 'torchvision'} & set(sys.modules)); assert "
+            "not bad, bad"
+        )
         proc = subprocess.run(
             [str(VENV_BIN / "python"), "-c", probe + check],
             cwd=project.repo,

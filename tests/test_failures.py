@@ -89,7 +89,8 @@ class _Evil:
         ),
         (
             "evil-torch",
-            "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Trying to load unsupported GLOBAL posix.system",
+            "is not a checkpoint this pipeline wrote: a weights-only load refuses it (Trying to load unsupported "
+            "GLOBAL posix.system",
         ),
         ("other-torch", "is a torch file but not this pipeline's checkpoint"),
         ("unknown-arch", "describes a network this pipeline cannot build (unknown architecture 'resnet'"),
@@ -171,7 +172,10 @@ def test_a_process_whose_parent_is_killed_is_interrupted(tmp_path):
 
     root = Path(__file__).resolve().parent.parent
     marker = tmp_path / "interrupted"
-    code = f"import subprocess, sys; subprocess.run([sys.executable, '-c', {ORPHAN!r}, {str(root / 'src')!r}, {str(marker)!r}])"
+    code = (
+        f"import subprocess, sys; subprocess.run([sys.executable, '-c', {ORPHAN!r}, {str(root / 'src')!r}, "
+        f"{str(marker)!r}])"
+    )
     parent = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
         assert parent.stdout.readline() == "ready\n"
@@ -252,7 +256,8 @@ def test_bad_param_leaves_results_and_says_how_to_restore_params(ann_project):
         assert result.returncode != 0
         lines = error_lines(result.stderr)
         assert lines == [
-            f"error: params.yaml: {key}: {says}. Fix params.yaml, or restore the committed one with `git checkout params.yaml` "
+            f"error: params.yaml: {key}: {says}. Fix params.yaml, or restore the committed one with "
+            "`git checkout params.yaml` "
             f"(`git diff params.yaml` shows what changed); `{RESTORE_ANN}` brings back the last good outputs"
         ], result.stderr
         assert "Traceback" not in result.stderr and "`git checkout params.yaml`" in result.stderr
@@ -279,8 +284,8 @@ def test_divergence_stops_in_a_few_steps_writes_nothing_and_fails_the_run(ann_pr
     )
     assert int(line.split(", step ")[1].split(":")[0]) <= 5
     assert line.endswith(
-        "; nothing written. Lower ann.train.lr or start init.k0/init.k1 nearer 0 and 1 (`git checkout params.yaml` restores the "
-        f"committed values); `{RESTORE_ANN}` brings back the last good outputs"
+        "; nothing written. Lower ann.train.lr or start init.k0/init.k1 nearer 0 and 1 (`git checkout params.yaml` "
+        f"restores the committed values); `{RESTORE_ANN}` brings back the last good outputs"
     )
     assert not leftovers(repo)
     assert mlflow_statuses(env) == [*runs_before, "FAILED"]

@@ -210,7 +210,8 @@ def test_going_back_to_committed_params_restores_from_the_run_cache(ops):
     back_s = time.monotonic() - start
     out = back.stdout + back.stderr
     print(
-        f"\nfull dvc repro {ops.seconds:.0f} s; exp run k1=0.5 (retrains ann) {other_s:.1f} s; back to k1={committed} (run-cache) {back_s:.1f} s"
+        f"\nfull dvc repro {ops.seconds:.0f} s; exp run k1=0.5 (retrains ann) {other_s:.1f} s; back to k1={committed} "
+        f"(run-cache) {back_s:.1f} s"
     )
     assert "Stage 'train@ann' is cached - skipping run, checking out outputs" in out, out
     assert not EPOCH_LINE.search(out), out  # no epoch trained

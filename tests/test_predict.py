@@ -234,9 +234,10 @@ def test_bad_inputs_are_one_line_each(project: Path):
     assert result.returncode == 1
     assert [line.split(":")[0] for line in result.stdout.splitlines()[2:]] == ["nine.png"]
     assert result.stderr.splitlines() == [
-        "error: notes.png: not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF, WebP, …); give a picture of one digit",
-        "error: blank.png: no digit found (the strongest mark differs from the background by 0% of white, 20% is needed); "
-        "give a picture of one digit, dark on light or light on dark",
+        "error: notes.png: not an image Pillow can read (PNG, JPEG, GIF, BMP, TIFF, WebP, …); give a picture of one "
+        "digit",
+        "error: blank.png: no digit found (the strongest mark differs from the background by 0% of white, 20% is "
+        "needed); give a picture of one digit, dark on light or light on dark",
         "error: nowhere.png: no such file; check the name (`ls .`)",
     ]
 
@@ -246,7 +247,8 @@ def test_bad_inputs_are_one_line_each(project: Path):
         return result.stderr
 
     assert one_line(["predict", "--model", "deepcnn", "nine.png"]).startswith(
-        "error: models/deepcnn.pt is missing; run its training stage (`dvc repro train@deepcnn`) or fetch it (`dvc pull models/deepcnn.pt`)"
+        "error: models/deepcnn.pt is missing; run its training stage (`dvc repro train@deepcnn`) or fetch it "
+        "(`dvc pull models/deepcnn.pt`)"
     )
     assert one_line(["predict", "--model", "resnet", "nine.png"]).startswith(
         "error: unknown model 'resnet'; the digit models are ann, mlp, lenet5, deepcnn"

@@ -212,17 +212,20 @@ def test_readme_table_keeps_its_format_and_numbers():
     lines = report.results_markdown(rows).splitlines()
     assert (
         lines[0]
-        == "| model | architecture | test accuracy | seed figure | bar | perturbed (drop) | F1 | ROC-AUC | log-loss | epochs |"
+        == "| model | architecture | test accuracy | seed figure | bar | perturbed (drop) | F1 | ROC-AUC | log-loss | "
+        "epochs |"
     )
     assert lines[1] == "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
     # README's committed ann row, character for character (its results predate the perturbed split).
     assert (
         lines[2]
-        == "| `ann` | MLP 256-128, g(x) = k0 + k1·x (k0 = 0.154, k1 = 0.754) | **92.67%** | — | ≥ 92.0% | — | 0.9257 | 0.99388 | 0.2708 | 20 |"
+        == "| `ann` | MLP 256-128, g(x) = k0 + k1·x (k0 = 0.154, k1 = 0.754) | **92.67%** | — | ≥ 92.0% | — | 0.9257 | "
+        "0.99388 | 0.2708 | 20 |"
     )
     assert (
         lines[4]
-        == "| `square` | LeNet-5 16-32 / dense 120-84, binary | **99.75%** | 98.17% | ≥ 99.7% | 99.78% (+0.03 pt) | 0.9970 | 0.99998 | 0.0070 | 15 |"
+        == "| `square` | LeNet-5 16-32 / dense 120-84, binary | **99.75%** | 98.17% | ≥ 99.7% | 99.78% (+0.03 pt) | "
+        "0.9970 | 0.99998 | 0.0070 | 15 |"
     )
     cells = [c.strip() for c in lines[3].strip("|").split("|")]
     assert cells == [

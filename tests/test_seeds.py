@@ -123,11 +123,12 @@ def test_table_prints_mean_min_and_max_per_model():
     found = seeds.results(seeds.experiments(three_seeds()), ["mlp", "lenet5"], [0, 1, 2])
     lines = seeds.table(found).splitlines()
     assert (
-        lines[0]
-        == "| model | seeds | validation accuracy, mean (min–max) | test accuracy, mean (min–max) | perturbed accuracy, mean (min–max) |"
+        lines[0] == "| model | seeds | validation accuracy, mean (min–max) | test accuracy, mean (min–max) | perturbed "
+        "accuracy, mean (min–max) |"
     )
     assert lines[1] == "| --- | --- | --- | --- | --- |"
-    # mlp: validation 98.50, 98.62, 98.41 -> mean 98.51; test 98.64, 98.71, 98.58 -> 98.643; perturbed 98.01, 97.90, 98.12.
+    # mlp: validation 98.50, 98.62, 98.41 -> mean 98.51; test 98.64, 98.71, 98.58 -> 98.643;
+    # perturbed 98.01, 97.90, 98.12.
     assert lines[2] == "| `mlp` | 0, 1, 2 | 98.51% (98.41–98.62) | 98.64% (98.58–98.71) | 98.01% (97.90–98.12) |"
     assert lines[3] == "| `lenet5` | 0, 1, 2 | 99.05% (98.99–99.10) | 99.14% (99.09–99.21) | 98.72% (98.65–98.80) |"
     assert len(lines) == 4

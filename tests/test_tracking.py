@@ -283,7 +283,8 @@ def test_a_deleted_experiment_is_one_line_saying_how_to_restore_it(store):
     with pytest.raises(UserError) as caught:
         tracking.check_store()
     assert str(caught.value) == (
-        f"MLflow experiment 'mnist' in {store} is deleted; restore it (`mlflow experiments restore --experiment-id {experiment_id}`) "
+        f"MLflow experiment 'mnist' in {store} is deleted; restore it "
+        f"(`mlflow experiments restore --experiment-id {experiment_id}`) "
         "or log to another one (`export MLFLOW_EXPERIMENT_NAME=…`)"
     )
 
@@ -371,7 +372,8 @@ def test_unreachable_server_or_damaged_store_stop_stages_in_one_line_before_any_
     dead = f"http://127.0.0.1:{port}"
     env = {**base_env(), "MLFLOW_TRACKING_URI": dead}
     expected = (
-        f"error: MLflow tracking server {dead} is unreachable (connection refused); start it (`mlflow server --host <host> --port <port> …`, "
+        f"error: MLflow tracking server {dead} is unreachable (connection refused); start it "
+        "(`mlflow server --host <host> --port <port> …`, "
         "see README) or unset MLFLOW_TRACKING_URI to use the local mlflow.db"
     )
 
@@ -412,7 +414,8 @@ def test_unreachable_server_or_damaged_store_stop_stages_in_one_line_before_any_
                 p.wait()
     assert out["dead"] == (1, expected + "\n"), out["dead"]
     assert out["damaged"][0] == 1 and stage_lines(out["damaged"][1]) == [
-        f"error: MLflow store {damaged} is damaged (file is not a database); move it away (`mv {damaged} {damaged}.broken`) "
+        f"error: MLflow store {damaged} is damaged (file is not a database); move it away "
+        f"(`mv {damaged} {damaged}.broken`) "
         "and the next stage starts a new, empty store, or set MLFLOW_TRACKING_URI to another store"
     ], out["damaged"]
     written = sorted(
@@ -485,11 +488,13 @@ def test_a_read_only_store_is_one_line(store, tmp_path, what):
     if what == "file":
         assert (
             str(caught.value)
-            == f"MLflow store {path} is read-only (no write permission); make it writable (`chmod u+w {path}`) or set MLFLOW_TRACKING_URI to another store"
+            == f"MLflow store {path} is read-only (no write permission); make it writable (`chmod u+w {path}`) or set "
+            "MLFLOW_TRACKING_URI to another store"
         )
     else:
         assert str(caught.value).startswith(
-            f"MLflow store {path} is read-only: its folder {tmp_path} is not writable (SQLite writes a journal beside it); make it writable"
+            f"MLflow store {path} is read-only: its folder {tmp_path} is not writable (SQLite writes a journal beside "
+            "it); make it writable"
         )
 
 
@@ -514,13 +519,15 @@ def test_store_failures_during_a_stage_are_one_line(message, says):
 
 def test_a_server_or_driver_failing_during_a_stage_is_one_line():
     refused = RuntimeError(
-        "API request to http://127.0.0.1:5000/api/2.0/mlflow/runs/log-batch failed with exception HTTPConnectionPool(host='127.0.0.1', "
-        "port=5000): Max retries exceeded with url: /api/2.0/mlflow/runs/log-batch (Caused by NewConnectionError('Failed to establish "
+        "API request to http://127.0.0.1:5000/api/2.0/mlflow/runs/log-batch failed with exception "
+        "HTTPConnectionPool(host='127.0.0.1', "
+        "port=5000): Max retries exceeded with url: /api/2.0/mlflow/runs/log-batch (Caused by "
+        "NewConnectionError('Failed to establish "
         "a new connection: [Errno 111] Connection refused'))"
     )
     assert tracking.describe_failure(refused, "http://127.0.0.1:5000", "logging metrics") == (
-        "MLflow tracking server http://127.0.0.1:5000 stopped answering (logging metrics: connection refused); restart it and run the "
-        "stage again, or unset MLFLOW_TRACKING_URI to use the local mlflow.db"
+        "MLflow tracking server http://127.0.0.1:5000 stopped answering (logging metrics: connection refused); restart "
+        "it and run the stage again, or unset MLFLOW_TRACKING_URI to use the local mlflow.db"
     )
     missing = ModuleNotFoundError("No module named 'psycopg'", name="psycopg")
     assert tracking.describe_failure(missing, "postgresql://mlflow:pw@db/mlflow", "opening it") == (

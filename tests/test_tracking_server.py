@@ -305,7 +305,8 @@ def postgres_cluster(port: int):
                 except psycopg.OperationalError:
                     if server.poll() is not None or time.monotonic() > deadline:
                         pytest.fail(
-                            f"PostgreSQL did not start: {server.stdout.read() if server.poll() is not None else 'no answer in 60 s'}"
+                            "PostgreSQL did not start: "
+                            f"{server.stdout.read() if server.poll() is not None else 'no answer in 60 s'}"
                         )
                     time.sleep(0.3)
             con.execute("CREATE DATABASE mlflow")

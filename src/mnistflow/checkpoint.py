@@ -94,14 +94,16 @@ def read(path: str | Path, device: str | torch.device = "cpu") -> dict[str, Any]
         # pickled object, or bytes that are no pickle at all.
         detail = unpickler_reason(exc)
         raise CheckpointError(
-            f"{path} is not a checkpoint this pipeline wrote: a weights-only load refuses it ({detail}); {_restore_hint(path)}"
+            f"{path} is not a checkpoint this pipeline wrote: a weights-only load refuses it ({detail}); "
+            f"{_restore_hint(path)}"
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as exc:
         detail = " ".join(str(exc).split())[:120] or type(exc).__name__
         raise CheckpointError(f"{path} is not a readable checkpoint ({detail}); {_restore_hint(path)}") from None
     if not isinstance(payload, dict) or any(key not in payload for key in REQUIRED):
         raise CheckpointError(
-            f"{path} is a torch file but not this pipeline's checkpoint (it lacks {', '.join(REQUIRED)}); {_restore_hint(path)}"
+            f"{path} is a torch file but not this pipeline's checkpoint (it lacks {', '.join(REQUIRED)}); "
+            f"{_restore_hint(path)}"
         )
     return payload
 

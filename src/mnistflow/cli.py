@@ -48,7 +48,8 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument(
         "--model-uri",
         metavar="URI",
-        help="an MLflow model instead: models:/mnist-deepcnn@champion (the best on validation), models:/mnist-deepcnn/<version> or runs:/<run id>/model",
+        help="an MLflow model instead: models:/mnist-deepcnn@champion (the best on validation), "
+        "models:/mnist-deepcnn/<version> or runs:/<run id>/model",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON document (for scripts) instead of text")
 

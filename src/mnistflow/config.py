@@ -217,7 +217,8 @@ class MLPModel:
             if self.activation not in families and value != neutral:
                 yield (
                     name,
-                    f"is {value}, but only activation {' or '.join(families)} reads it; set it to {neutral} (or activation: {families[0]})",
+                    f"is {value}, but only activation {' or '.join(families)} reads it; set it to {neutral} (or "
+                    f"activation: {families[0]})",
                 )
         if self.activation in ("polynomial", "rational"):
             if not 1 <= self.degree <= 8:
@@ -259,7 +260,8 @@ class Training:
 
     # Keys a user may expect here that this kind of model cannot use, and why.
     NOT_APPLICABLE: ClassVar[Mapping[str, str]] = {
-        "backend": "the numpy backend trains fully connected networks only (ann, mlp); remove the key (torch trains this model)",
+        "backend": "the numpy backend trains fully connected networks only (ann, mlp); remove the key (torch trains "
+        "this model)",
     }
 
     # Seed for weight init, k sampling and batch order.
@@ -326,7 +328,8 @@ class MLPTraining(Training):
         if self.channels_last:
             yield (
                 "channels_last",
-                "is true, but a fully connected network has no image channels to reorder (it speeds up the CNNs); set it to false",
+                "is true, but a fully connected network has no image channels to reorder (it speeds up the CNNs); set "
+                "it to false",
             )
         if self.backend == "numpy":
             unsupported = {
@@ -338,7 +341,8 @@ class MLPTraining(Training):
                 if bad:
                     yield (
                         name,
-                        f"is {getattr(self, name)!r}, which the numpy backend does not support; use backend: torch or change {name}",
+                        f"is {getattr(self, name)!r}, which the numpy backend does not support; use backend: torch or "
+                        f"change {name}",
                     )
 
 
@@ -384,7 +388,8 @@ class MLPSection:
         if self.train.backend == "numpy" and self.model.activation not in ("learnable", "relu"):
             yield (
                 "train.backend",
-                f"is numpy, whose from-scratch engine has only the affine g and ReLU, not activation {self.model.activation}; set backend: torch",
+                "is numpy, whose from-scratch engine has only the affine g and ReLU, not activation "
+                f"{self.model.activation}; set backend: torch",
             )
 
 
@@ -488,7 +493,10 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(raw if raw is not None else {}, source=str(path))
 
 
-RESTORE_HINT = "Fix params.yaml, or restore the committed one with `git checkout params.yaml` (`git diff params.yaml` shows what changed)."
+RESTORE_HINT = (
+    "Fix params.yaml, or restore the committed one with `git checkout params.yaml` (`git diff params.yaml` "
+    "shows what changed)."
+)
 
 
 def parse_params(raw: Any, source: str = "params") -> Params:
@@ -598,7 +606,8 @@ def _build(cls: type, raw: Any, prefix: str, errors: list[str]) -> Any:
         else:
             what = "section" if dataclasses.is_dataclass(hints[name]) else "key"
             errors.append(
-                f"{_dotted(prefix, name)}: missing {what}; params.yaml must write every value (see the other model sections for an example)"
+                f"{_dotted(prefix, name)}: missing {what}; params.yaml must write every value (see the other model "
+                "sections for an example)"
             )
     if len(errors) > n_before or _INVALID in values.values():
         return _INVALID

@@ -131,7 +131,8 @@ def is_lead(numpy_backend: bool = False) -> bool:
 def refuse_numpy(processes: int) -> NoReturn:
     """The one-line error for the NumPy engine asked to train in ``processes`` > 1 processes."""
     raise UserError(
-        f"the numpy backend trains in one process; unset {NPROC_ENV} (it is {os.environ.get(NPROC_ENV, processes)}) or set train.backend: torch"
+        f"the numpy backend trains in one process; unset {NPROC_ENV} (it is {os.environ.get(NPROC_ENV, processes)}) or "
+        "set train.backend: torch"
     )
 
 
@@ -154,7 +155,8 @@ def start(cfg: Training) -> Group:
         local_rank = int(os.environ.get("LOCAL_RANK", "0"))
         if local_rank >= torch.cuda.device_count():
             raise UserError(
-                f"{world_size()} processes on {torch.cuda.device_count()} GPU(s): set {NPROC_ENV} to at most the number of GPUs"
+                f"{world_size()} processes on {torch.cuda.device_count()} GPU(s): set {NPROC_ENV} to at most the "
+                "number of GPUs"
             )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)

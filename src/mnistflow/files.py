@@ -64,8 +64,9 @@ STAGING_PREFIX = ".staging-"
 
 @contextlib.contextmanager
 def staged(root: str | os.PathLike = ".") -> Iterator[Callable[[str | os.PathLike], Path]]:
-    """Yield ``stage(path) -> staging path`` (the same one each time for a path); on success move every staged file or folder onto
-    its ``path`` (relative to ``root``), on any error (or interruption) delete them all.
+    """Yield ``stage(path) -> staging path`` (the same one each time for a path); on success move
+    every staged file or folder onto its ``path`` (relative to ``root``), on any error (or
+    interruption) delete them all.
 
     The staging folder sits in ``root``, so the final moves are renames on one file system,
     and a staged file keeps its name (MLflow logs it under that name before it moves).

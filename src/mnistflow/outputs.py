@@ -69,12 +69,14 @@ def load_perturbed(model: str, answers: Answers) -> Answers:
     path = paths.perturbed_logits(model)
     if not Path(path).is_file():
         raise UserError(
-            f"{path} is missing; run the training stage that writes it (`dvc repro train@{model}`) or fetch it (`dvc pull {path}`)"
+            f"{path} is missing; run the training stage that writes it (`dvc repro train@{model}`) or fetch it "
+            f"(`dvc pull {path}`)"
         )
     logits = np.load(path, allow_pickle=False)
     if logits.ndim != 2 or logits.shape[1] != answers.logits.shape[1]:
         raise UserError(
-            f"{path} does not match {paths.test_logits(model)} (shape {logits.shape}, not N x {answers.logits.shape[1]}); rerun `dvc repro -f train@{model}`"
+            f"{path} does not match {paths.test_logits(model)} (shape {logits.shape}, not N x "
+            f"{answers.logits.shape[1]}); rerun `dvc repro -f train@{model}`"
         )
     return Answers(logits, answers.task, answers.description)
 
@@ -85,12 +87,14 @@ def load(model: str) -> Answers:
     for path in (logits_file, info_file):
         if not Path(path).is_file():
             raise UserError(
-                f"{path} is missing; run the training stage that writes it (`dvc repro train@{model}`) or fetch it (`dvc pull {path}`)"
+                f"{path} is missing; run the training stage that writes it (`dvc repro train@{model}`) or fetch it "
+                f"(`dvc pull {path}`)"
             )
     info: dict[str, Any] = read_json(info_file)
     logits = np.load(logits_file, allow_pickle=False)
     if logits.ndim != 2 or len(logits) != info.get("n"):
         raise UserError(
-            f"{logits_file} does not match {info_file} (shape {logits.shape}, n {info.get('n')}); rerun `dvc repro -f train@{model}`"
+            f"{logits_file} does not match {info_file} (shape {logits.shape}, n {info.get('n')}); rerun "
+            f"`dvc repro -f train@{model}`"
         )
     return Answers(logits, Task.from_dict(info["task"]), info["description"])

@@ -25,7 +25,8 @@ def job_threads(env: Mapping[str, str] | None = None) -> int | None:
         return None
     if not value.isdigit() or int(value) < 1:
         raise UserError(
-            f"{THREADS_ENV}={value} must be a whole number of threads >= 1, e.g. `export {THREADS_ENV}=1` for two jobs on two cores"
+            f"{THREADS_ENV}={value} must be a whole number of threads >= 1, e.g. `export {THREADS_ENV}=1` for two jobs "
+            "on two cores"
         )
     return int(value)
 

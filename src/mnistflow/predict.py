@@ -273,7 +273,8 @@ def checkpoint_classifier(path: str | Path, name: str | None = None) -> Classifi
     if task.binary:
         raise PredictError(
             f"{path} answers only yes/no ({' or '.join(task.names)}), not which digit; "
-            f"choose a digit model: --model {' | '.join(digit_models())} (the perfect-square answer is given beside the digit)"
+            f"choose a digit model: --model {' | '.join(digit_models())} (the perfect-square answer is given beside "
+            "the digit)"
         )
     return Classifier(name, str(path), _scorer(model, task, payload))
 
@@ -328,7 +329,8 @@ def mlflow_classifier(uri: str) -> Classifier:
         raise PredictError(tracking.describe_failure(exc, store, f"loading {uri}")) from None
     except OSError as exc:
         raise PredictError(
-            f"{uri}: not an MLflow model folder ({' '.join(str(exc).split())[:120]}); give runs:/<run id>/model or models:/<name>/<version>"
+            f"{uri}: not an MLflow model folder ({' '.join(str(exc).split())[:120]}); give runs:/<run id>/model or "
+            "models:/<name>/<version>"
         ) from None
     finally:
         quiet.setLevel(level)
@@ -339,13 +341,14 @@ def mlflow_classifier(uri: str) -> Classifier:
         out = np.asarray(out.float().cpu().numpy(), dtype=np.float64)
         if out.ndim == 1 or out.shape[1:] == (1,):
             raise PredictError(
-                f"{uri} answers one probability per image (a yes/no model such as mnist-{square_model()}), not which digit; "
-                f"give a digit model, e.g. models:/mnist-{example_model()}/<version>"
+                f"{uri} answers one probability per image (a yes/no model such as mnist-{square_model()}), not which "
+                f"digit; give a digit model, e.g. models:/mnist-{example_model()}/<version>"
             )
         if out.shape[1:] != (10,) or (out < 0).any() or not np.allclose(out.sum(axis=1), 1.0, atol=1e-3):
             raise PredictError(
-                f"{uri} is not a digit model this pipeline logged (its output per image is {list(out.shape[1:])} values "
-                f"that are not the ten digits' probabilities); give one the training stage logged, e.g. models:/mnist-{example_model()}/<version>"
+                f"{uri} is not a digit model this pipeline logged (its output per image is {list(out.shape[1:])} "
+                "values that are not the ten digits' probabilities); give one the training stage logged, e.g. "
+                f"models:/mnist-{example_model()}/<version>"
             )
         return out
 
@@ -356,14 +359,16 @@ def best_model(summary: dict[str, Any]) -> tuple[str, float]:
     """The digit model with the highest test accuracy in the summary (``reports/summary.json``)."""
     if not digit_models():
         raise PredictError(
-            f"no readable {paths.PARAMS} here, so its digit models are unknown; run from the project folder, or name a checkpoint: --model models/lenet5.pt"
+            f"no readable {paths.PARAMS} here, so its digit models are unknown; run from the project folder, or name a "
+            "checkpoint: --model models/lenet5.pt"
         )
     scored = [
         (float(row["accuracy"]), name) for name, row in summary.items() if name in digit_models() and "accuracy" in row
     ]
     if not scored:
         raise PredictError(
-            f"{paths.SUMMARY} names none of the digit models {', '.join(digit_models())}; rebuild it with `dvc repro summary`, or name one: --model lenet5"
+            f"{paths.SUMMARY} names none of the digit models {', '.join(digit_models())}; rebuild it with "
+            "`dvc repro summary`, or name one: --model lenet5"
         )
     accuracy, name = max(scored)
     return name, accuracy
@@ -380,7 +385,8 @@ def select_classifier(model: str | None = None, model_uri: str | None = None) ->
             return checkpoint_classifier(model)
         if model == square_model():
             raise PredictError(
-                f"{square_model()} answers only whether the digit is a perfect square (given beside every digit anyway); "
+                f"{square_model()} answers only whether the digit is a perfect square (given beside every digit "
+                "anyway); "
                 f"choose a digit model: --model {' | '.join(digit_models())}"
             )
         if model not in digit_models():
@@ -388,12 +394,14 @@ def select_classifier(model: str | None = None, model_uri: str | None = None) ->
                 p.stem for p in paths.MODELS_DIR.glob("*.pt") if p.stem not in (*digit_models(), square_model())
             )
             others = (
-                f" (also in {paths.MODELS_DIR}/: {', '.join(present)}, give it as --model {paths.MODELS_DIR}/{present[0]}.pt)"
+                f" (also in {paths.MODELS_DIR}/: {', '.join(present)}, give it as --model "
+                f"{paths.MODELS_DIR}/{present[0]}.pt)"
                 if present
                 else ""
             )
             raise PredictError(
-                f"unknown model {model!r}; the digit models are {', '.join(digit_models())}{others}: e.g. --model {example_model()}"
+                f"unknown model {model!r}; the digit models are {', '.join(digit_models())}{others}: e.g. --model "
+                f"{example_model()}"
             )
         return checkpoint_classifier(paths.checkpoint(model), model)
     try:
@@ -446,7 +454,10 @@ class SquareJudge:
         digits = ", ".join(map(str, self.positive))
         if self.uses_model:
             return f"the {square_model()} model {self.source} (yes at P >= {self.threshold:.2f}; squares {digits})"
-        return f"the predicted digit (one of {digits}, from {self.source}; no {paths.checkpoint(square_model())}: `dvc repro train@{square_model()}` makes it)"
+        return (
+            f"the predicted digit (one of {digits}, from {self.source}; no {paths.checkpoint(square_model())}: "
+            f"`dvc repro train@{square_model()}` makes it)"
+        )
 
 
 def square_judge(path: Path | None = None, params: Path = paths.PARAMS) -> SquareJudge:

@@ -247,7 +247,8 @@ def _overview_table(rows: Sequence[Mapping[str, Any]]) -> str:
         lines.append(
             f'<tr><td><a href="#{anchor(row["model"])}"><code>{c["model"]}</code></a></td><td>{c["architecture"]}</td>'
             f'<td class="num"><strong>{c["test accuracy"]}</strong></td><td class="num">{c["seed figure"]}</td>'
-            f'<td class="num">{c["bar"]}</td>{verdict}<td class="num">{c["perturbed (drop)"]}</td><td class="num">{c["F1"]}</td><td class="num">{c["ROC-AUC"]}</td>'
+            f'<td class="num">{c["bar"]}</td>{verdict}<td class="num">{c["perturbed (drop)"]}</td>'
+            f'<td class="num">{c["F1"]}</td><td class="num">{c["ROC-AUC"]}</td>'
             f'<td class="num">{c["log-loss"]}</td><td class="num">{c["epochs"]}</td></tr>'
         )
     body = "\n".join(lines)
@@ -284,9 +285,12 @@ def _model_section(
     if all(key in row for key in BINARY_KEYS):
         parts += [
             f"<h3>Decision threshold {row['threshold']:.4f}</h3>",
-            '<table class="confusion"><thead><tr><th></th><th>predicted negative</th><th>predicted positive</th></tr></thead><tbody>',
-            f'<tr><th>actual negative</th><td class="num">tn {row["tn"]:,}</td><td class="num">fp {row["fp"]:,}</td></tr>',
-            f'<tr><th>actual positive</th><td class="num">fn {row["fn"]:,}</td><td class="num">tp {row["tp"]:,}</td></tr>',
+            '<table class="confusion"><thead><tr><th></th><th>predicted negative</th>'
+            "<th>predicted positive</th></tr></thead><tbody>",
+            f'<tr><th>actual negative</th><td class="num">tn {row["tn"]:,}</td>'
+            f'<td class="num">fp {row["fp"]:,}</td></tr>',
+            f'<tr><th>actual positive</th><td class="num">fn {row["fn"]:,}</td>'
+            f'<td class="num">tp {row["tp"]:,}</td></tr>',
             "</tbody></table>",
         ]
     parts += ["</div>", "<div>", "<h3>Parameters</h3>", _params_table(params, sections), "</div>", "</div>"]
@@ -324,16 +328,19 @@ def _model_section(
 
 
 CSS = """\
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1f24;margin:0 auto;max-width:1240px;padding:0 20px 40px}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1b1f24;\
+margin:0 auto;max-width:1240px;padding:0 20px 40px}
 h1{margin:24px 0 4px}h2{border-top:2px solid #d0d7de;padding-top:18px;margin-top:36px}h3{margin:18px 0 6px}
 nav ol{columns:3;padding-left:20px}code{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:0.92em}
-table{border-collapse:collapse;margin:6px 0}th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
+table{border-collapse:collapse;margin:6px 0}\
+th,td{border:1px solid #d0d7de;padding:3px 8px;text-align:left;vertical-align:top}
 thead th{background:#f3f5f7}.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .pass{color:#116329;font-weight:600}.fail{color:#b42318;font-weight:600}.na{color:#6e7781}
 table.params{font-size:13px}table.params th{font-weight:normal;color:#424a53}
 .cols{display:flex;flex-wrap:wrap;gap:32px}.formula{font-size:1.1em}
 .figures{display:grid;grid-template-columns:repeat(auto-fill,minmax(440px,1fr));gap:16px}
-figure{margin:0;border:1px solid #d0d7de;padding:6px;background:#fff}figure.wide{grid-column:1/-1}figure img{max-width:100%;height:auto;display:block;margin:0 auto}
+figure{margin:0;border:1px solid #d0d7de;padding:6px;background:#fff}figure.wide{grid-column:1/-1}\
+figure img{max-width:100%;height:auto;display:block;margin:0 auto}
 figcaption{font-size:13px;color:#424a53;text-align:center}footer{margin-top:40px;color:#6e7781;font-size:13px}
 """
 
@@ -346,17 +353,18 @@ def _registry_section(registry: Mapping[str, Mapping[str, Any]]) -> str:
         mine = "yes" if entry.get("checkpoint_is_champion") else "no"
         lines.append(
             f"<tr><td><code>{_e(model)}</code></td><td><code>models:/{_e(entry['registered_model'])}@champion</code></td>"
-            f'<td class="num">{_e(entry["champion_version"])}</td><td class="num">{"—" if acc is None else f"{acc:.4f}"}</td><td>{mine}</td></tr>'
+            f'<td class="num">{_e(entry["champion_version"])}</td>'
+            f'<td class="num">{"—" if acc is None else f"{acc:.4f}"}</td><td>{mine}</td></tr>'
         )
     return "\n".join(
         [
             '<section id="registry">',
             "<h2>MLflow registry: champions</h2>",
-            "<p>Per model, the registered version with the best validation accuracy (alias <code>champion</code>), as the "
-            "track stage found it in the MLflow store, and whether it is the checkpoint reported on this page. "
+            "<p>Per model, the registered version with the best validation accuracy (alias <code>champion</code>), as "
+            "the track stage found it in the MLflow store, and whether it is the checkpoint reported on this page. "
             "Serve one with <code>mlflow models serve -m models:/mnist-deepcnn@champion</code>.</p>",
-            '<table class="results"><thead><tr><th>model</th><th>model URI</th><th>champion version</th><th>validation accuracy</th>'
-            "<th>this checkpoint</th></tr></thead>\n<tbody>",
+            '<table class="results"><thead><tr><th>model</th><th>model URI</th><th>champion version</th>'
+            "<th>validation accuracy</th><th>this checkpoint</th></tr></thead>\n<tbody>",
             *lines,
             "</tbody></table>",
             "</section>",
@@ -396,9 +404,10 @@ def render_html(
         "</head>",
         "<body>",
         "<header><h1>mnistflow: results report</h1>",
-        f"<p>{len(rows)} models trained, evaluated and plotted by the DVC pipeline; every number, figure and parameter below "
-        "is read from its outputs (<code>reports/summary.json</code>, <code>metrics/</code>, <code>plots/</code>, "
-        "<code>params.yaml</code>). Rebuild this page with <code>dvc repro report</code>.</p></header>",
+        f"<p>{len(rows)} models trained, evaluated and plotted by the DVC pipeline; every number, figure and "
+        "parameter below is read from its outputs (<code>reports/summary.json</code>, <code>metrics/</code>, "
+        "<code>plots/</code>, <code>params.yaml</code>). Rebuild this page with "
+        "<code>dvc repro report</code>.</p></header>",
         '<nav aria-label="contents"><h2 id="contents">Contents</h2><ol>' + "".join(toc) + "</ol></nav>",
         '<section id="overview">',
         "<h2>Overview: test results</h2>",

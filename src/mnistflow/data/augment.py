@@ -4,9 +4,10 @@ Each image gets its own random affine transform, from the same distributions as
 ``v2.RandomAffine(degrees, translate, scale)``: an angle uniform in ±degrees, a shift of a whole
 number of pixels (a uniform draw in ±translate × size, rounded) and a zoom uniform in 1 ± scale.
 v2's own transform draws them with four ``torch.empty(1).uniform_()`` calls per image and
-resamples one image per call, so Python's per-image overhead dominates an epoch. Here one ``torch.rand(n, 4)`` from torch's global generator (seeded by
-``training.seed_everything``) draws a whole batch's parameters, they become one inverse affine
-matrix per image (the matrix torchvision's ``affine`` builds, written out below for rotation,
+resamples one image per call, so Python's per-image overhead dominates an epoch. Here one
+``torch.rand(n, 4)`` from torch's global generator (seeded by ``training.seed_everything``) draws
+a whole batch's parameters, they become one inverse affine matrix per image (the matrix
+torchvision's ``affine`` builds, written out below for rotation,
 shift and zoom), and the batch is resampled at once by torch's ``grid_sample``: per image the
 same picture as ``torchvision.transforms.v2.functional.affine`` with those parameters
 (``tests/test_cnn.py`` checks it), at a fraction of the cost (``benchmarks/cnn_speed.py``).

@@ -44,7 +44,8 @@ def mirror_list(configured: Sequence[str], env: Mapping[str, str] = os.environ) 
     if local and not is_mirror(local):
         raise UserError(
             f"{ENV_VAR}={local} is not a folder, a file:// URL or an http(s):// URL; "
-            f"point it at the folder holding the four MNIST .gz files (`export {ENV_VAR}=/path/to/mnist`) or `unset {ENV_VAR}`"
+            f"point it at the folder holding the four MNIST .gz files (`export {ENV_VAR}=/path/to/mnist`) or "
+            f"`unset {ENV_VAR}`"
         )
     return ([local] if local else []) + list(configured)
 

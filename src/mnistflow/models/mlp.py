@@ -48,7 +48,8 @@ class MLP(nn.Module):
             n_pairs = 1 if share_k == "network" else len(hidden)
             if len(k_init) != n_pairs or (activation == "rational" and len(b_init) != n_pairs):
                 raise ValueError(
-                    f"share_k={share_k!r} with {len(hidden)} hidden layers needs {n_pairs} sets of coefficients, got {len(k_init)}"
+                    f"share_k={share_k!r} with {len(hidden)} hidden layers needs {n_pairs} sets of coefficients, got "
+                    f"{len(k_init)}"
                 )
             if activation == "learnable":
                 self.acts = nn.ModuleList(LearnableAffine(k0, k1) for k0, k1 in k_init)

@@ -102,7 +102,8 @@ class NumpyMLP:
             k_init = [tuple(pair) for pair in k_init]
             if len(k_init) != self.n_pairs:
                 raise ValueError(
-                    f"share_k={share_k!r} with {len(self.hidden)} hidden layers needs {self.n_pairs} (k0, k1) pairs, got {len(k_init)}"
+                    f"share_k={share_k!r} with {len(self.hidden)} hidden layers needs {self.n_pairs} (k0, k1) pairs, "
+                    f"got {len(k_init)}"
                 )
 
         # Same order as torch's state_dict: hidden layers, output layer, then the activations.

@@ -42,8 +42,9 @@ def log_model(
     torch.export ("pt2"): serving needs torch, not this project's code. ``example`` is a few
     images as the network saw them (after the pipeline's standardisation, ``data_info``).
     ``step`` is the last epoch: MLflow links the run's metrics of that step (the trained
-    model's, not the untrained epoch 0's) to the model. Returns the LoggedModel's id; the version's description says the input format,
-    and ``run.version`` is the registered version (None if the store has no registry)."""
+    model's, not the untrained epoch 0's) to the model. Returns the LoggedModel's id; the version's
+    description says the input format, and ``run.version`` is the registered version (None if the
+    store has no registry)."""
     import numpy as np
     import torch
     from mlflow.models import infer_signature
@@ -74,7 +75,8 @@ def log_model(
     run.version = None if info.registered_model_version is None else str(info.registered_model_version)
     if info.registered_model_version is not None:
         output_text = (
-            f"per image the probability that the digit is one of {', '.join(map(str, positive))} (positive at >= {threshold:.2f})"
+            f"per image the probability that the digit is one of {', '.join(map(str, positive))} (positive at >= "
+            f"{threshold:.2f})"
             if positive is not None
             else "per image the probabilities of the digits 0-9 (argmax = the predicted digit)"
         )

@@ -106,16 +106,18 @@ def check_sqlite_file(path: Path) -> None:
             ) from None
         if not os.access(path, os.W_OK):
             raise UserError(
-                f"MLflow store {path} is read-only (no write permission); make it writable (`chmod u+w {path}`) {fix_other}"
+                f"MLflow store {path} is read-only (no write permission); make it writable (`chmod u+w {path}`) "
+                f"{fix_other}"
             )
         if not os.access(folder, os.W_OK):
             raise UserError(
-                f"MLflow store {path} is read-only: its folder {folder} is not writable (SQLite writes a journal beside it); "
-                f"make it writable (`chmod u+w {folder}`) {fix_other}"
+                f"MLflow store {path} is read-only: its folder {folder} is not writable (SQLite writes a journal "
+                f"beside it); make it writable (`chmod u+w {folder}`) {fix_other}"
             )
     elif folder.is_dir() and not os.access(folder, os.W_OK):
         raise UserError(
-            f"MLflow store {path} cannot be created: {folder} is not writable; make it writable (`chmod u+w {folder}`) {fix_other}"
+            f"MLflow store {path} cannot be created: {folder} is not writable; make it writable (`chmod u+w {folder}`) "
+            f"{fix_other}"
         )
 
 
@@ -171,15 +173,24 @@ def describe_failure(exc: BaseException, uri: str, doing: str) -> str:
     store = f"MLflow store {path}" if path else f"MLflow store {shown}"
     if "readonly database" in text or "read-only file system" in text.lower():
         target = path or shown
-        return f"{store} is read-only ({doing}); make it writable (`chmod u+w {target}` and its folder) or set MLFLOW_TRACKING_URI to another store"
+        return (
+            f"{store} is read-only ({doing}); make it writable (`chmod u+w {target}` and its folder) or set "
+            "MLFLOW_TRACKING_URI to another store"
+        )
     if path is not None and ("file is not a database" in text or "malformed" in text):
-        return f"{store} is damaged ({doing}: {text[:100]}); move it away (`mv {path} {path}.broken`) and the next stage starts a new, empty store"
+        return (
+            f"{store} is damaged ({doing}: {text[:100]}); move it away (`mv {path} {path}.broken`) and the next "
+            "stage starts a new, empty store"
+        )
     if "out-of-date database schema" in text:
         return f"{store} was made by an older MLflow ({text[:90]}); back it up, then run `mlflow db upgrade {shown}`"
     if isinstance(exc, ModuleNotFoundError) or "No module named" in text:
         module = getattr(exc, "name", None) or text
         driver = " (`.venv/bin/pip install -r requirements-postgres.txt`)" if "psycopg" in text else ""
-        return f"{store} needs the database driver {module}{driver}; install it or unset MLFLOW_TRACKING_URI to use the local mlflow.db"
+        return (
+            f"{store} needs the database driver {module}{driver}; install it or unset MLFLOW_TRACKING_URI to use "
+            "the local mlflow.db"
+        )
     if scheme(uri) in ("http", "https"):
         if "API request to" in text and (
             "Max retries exceeded" in text or "timeout" in text.lower() or "Connection" in text
@@ -189,8 +200,14 @@ def describe_failure(exc: BaseException, uri: str, doing: str) -> str:
                 if "refused" in text
                 else ("no answer in time" if "timeout" in text.lower() or "timed out" in text else "connection failed")
             )
-            return f"MLflow tracking server {shown} stopped answering ({doing}: {reason}); restart it and run the stage again, {LOCAL_FIX}"
-        return f"MLflow tracking server {shown} refused {doing} ({text[:160]}); check MLFLOW_TRACKING_URI (and MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN if it needs a login), {LOCAL_FIX}"
+            return (
+                f"MLflow tracking server {shown} stopped answering ({doing}: {reason}); restart it and run the "
+                f"stage again, {LOCAL_FIX}"
+            )
+        return (
+            f"MLflow tracking server {shown} refused {doing} ({text[:160]}); check MLFLOW_TRACKING_URI (and "
+            f"MLFLOW_TRACKING_USERNAME/PASSWORD or MLFLOW_TRACKING_TOKEN if it needs a login), {LOCAL_FIX}"
+        )
     if (
         "could not connect" in text.lower()
         or "connection refused" in text.lower()

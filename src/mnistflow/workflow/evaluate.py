@@ -25,7 +25,8 @@ def perturbed_metrics(name: str, answers: outputs.Answers, accuracy: float) -> d
     if len(y_true) != len(perturbed.logits):
         raise UserError(
             f"{paths.perturbed_logits(name)} answers {len(perturbed.logits)} perturbed test images but "
-            f"{paths.split_file(paths.PERTURBED)} has {len(y_true)}; the data changed since training: rerun `dvc repro train@{name}`"
+            f"{paths.split_file(paths.PERTURBED)} has {len(y_true)}; the data changed since training: rerun "
+            f"`dvc repro train@{name}`"
         )
     correct = answers.task.decide(perturbed.proba()) == y_true
     perturbed_accuracy = float(correct.mean())
@@ -45,8 +46,8 @@ def evaluate(name: str) -> dict[str, Any]:
     y_true = task.labels(load_split("test").y)
     if len(y_true) != len(answers.logits):
         raise UserError(
-            f"{paths.test_logits(name)} answers {len(answers.logits)} test images but the test split has {len(y_true)}; "
-            f"the data changed since training: rerun `dvc repro train@{name}`"
+            f"{paths.test_logits(name)} answers {len(answers.logits)} test images but the test split has "
+            f"{len(y_true)}; the data changed since training: rerun `dvc repro train@{name}`"
         )
     proba = answers.proba()
     if task.binary:

@@ -65,7 +65,8 @@ def train(name: str, params: Params) -> dict[str, float]:
     stage = f"train@{name}"
     backend = "numpy" if numpy_backend else "torch"
     print(
-        f"{stage}: {describe(spec.arch, spec.kwargs)} ({backend}) on {splits.info['sizes']} images, {cfg.epochs} epochs",
+        f"{stage}: {describe(spec.arch, spec.kwargs)} ({backend}) on {splits.info['sizes']} images, {cfg.epochs} "
+        "epochs",
         flush=True,
     )
     with staged() as stage_file, tracking.training_run(stage, name, spec.params) as run:
