@@ -2,7 +2,8 @@
 model's mean, min and max validation, test and perturbed-test accuracy as a Markdown table.
 
     python scripts/seeds.py [--models mlp lenet5] [--seeds 0 1 2] [--jobs 1]
-    python scripts/seeds.py --collect-only [--models ...] [--seeds ...]
+    python scripts/seeds.py --collect-only [--models ...] [--seeds ...] [--save docs/seeds-margin.json]
+    python scripts/seeds.py --from docs/seeds-margin.json     # README's table, from the saved run
 
 One queued experiment per seed, named ``seeds-<seed>`` (``seeds-<seed>-<model>-...`` for some
 of the models), sets ``<model>.train.seed`` of every model asked for and runs only their train
@@ -108,6 +109,22 @@ def missing(found: Mapping[str, Mapping[int, Any]], seeds: Sequence[int]) -> lis
     return [f"{model} seed {seed}" for model, by_seed in found.items() for seed in seeds if seed not in by_seed]
 
 
+def save(path: Path, found: Mapping[str, Mapping[int, Mapping[str, float]]]) -> None:
+    """The results, with the commit the seeds ran on, as JSON (README's seeds table is printed from it)."""
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
+    document = {
+        "commit": commit.stdout.strip(),
+        "results": {m: {str(k): v for k, v in by.items()} for m, by in found.items()},
+    }
+    path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+
+
+def load(path: Path) -> dict[str, dict[int, dict[str, float]]]:
+    """What :func:`save` wrote: model -> seed -> measure -> value."""
+    document = json.loads(path.read_text(encoding="utf-8"))
+    return {m: {int(k): v for k, v in by.items()} for m, by in document["results"].items()}
+
+
 # --- running DVC ------------------------------------------------------------------------------------
 
 
@@ -204,7 +221,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--collect-only", action="store_true", help="only print the table of the experiments already run"
     )
+    parser.add_argument("--save", type=Path, metavar="JSON", help="also write the results (and this commit) to JSON")
+    parser.add_argument("--from", dest="source", type=Path, metavar="JSON", help="print the table of a --save file")
     args = parser.parse_args(argv)
+    if args.source:
+        print(table(load(args.source)), end="")
+        return 0
     models = [m for m in all_models if m in args.models]  # the pipeline's order, each once
     seeds = sorted(set(args.seeds))
     if args.jobs < 1:
@@ -222,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
     print(table(found), end="")
+    if args.save:
+        save(args.save, found)
     lacking = missing(found, seeds)
     if lacking:
         hint = (

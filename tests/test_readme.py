@@ -45,11 +45,35 @@ def test_results_table_is_what_the_script_prints():
     )
 
 
+SEEDS_BEGIN = "<!-- seeds-table: begin (python scripts/seeds.py --from docs/seeds-margin.json) -->\n"
+SEEDS_END = "<!-- seeds-table: end -->\n"
+
+
+def seeds_table() -> str:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/seeds.py"), "--from", str(ROOT / "docs/seeds-margin.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return proc.stdout
+
+
+def test_seeds_table_is_what_the_script_prints():
+    text = readme()
+    assert text.count(SEEDS_BEGIN) == 1 and text.count(SEEDS_END) == 1, "README needs one pair of seeds-table markers"
+    assert text.split(SEEDS_BEGIN, 1)[1].split(SEEDS_END, 1)[0] == seeds_table(), (
+        "README's seeds table is stale: paste `python scripts/seeds.py --from docs/seeds-margin.json` "
+        "between the markers"
+    )
+
+
 def test_every_percentage_is_from_the_committed_results():
     """Two-decimal percentages anywhere in README (the predict example's best-model line too)
     are results-table cells; the predict example's threshold is the committed square model's."""
     text = readme()
-    table = committed_table()
+    table = committed_table() + seeds_table()
     for figure in set(re.findall(r"\d+\.\d\d%", text)):
         assert figure in table, f"README quotes {figure}, which is not in the committed results"
     threshold = json.loads((ROOT / "metrics/square.json").read_text(encoding="utf-8"))["threshold"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import os
 import sys
 from pathlib import Path
@@ -244,3 +245,13 @@ def test_two_seeds_of_one_model_through_the_queue(tmp_path: Path) -> None:
     rerun = subprocess.run(script, cwd=repo, env=env, capture_output=True, text=True, timeout=120)
     assert rerun.returncode == 0 and rerun.stdout == first.stdout, rerun.stderr
     assert "seeds-1-mlp: on this commit already" in rerun.stderr
+
+
+def test_saved_results_print_the_same_table(tmp_path):
+    """README's seeds table is printed from the JSON a run saves (`--save`, then `--from`)."""
+    found = seeds.results(seeds.experiments(three_seeds()), ["mlp", "lenet5"], [0, 1, 2])
+    saved = tmp_path / "seeds.json"
+    seeds.save(saved, found)
+    assert seeds.load(saved) == found
+    assert seeds.main(["--from", str(saved)]) == 0
+    assert json.loads(saved.read_text())["commit"]
