@@ -18,6 +18,7 @@ real (augmented) batches plus one scoring pass of the per-epoch evaluation, in r
 alternate the settings, so a swing in the machine's speed falls on all of them alike. Prints
 each setting's seconds per epoch relative to the first.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,9 +92,12 @@ def trial(model: str, settings: list[str], seed: int, log: Path | None, tag: str
         kept = {"epoch": int(row["epoch"]), "s": round(seconds, 2)}
         kept.update({k: row[k] for k in ("train_acc", "val_acc", "val_loss")})  # never test_*
         rows.append(kept)
-        print(f"[{tag} s{seed}] epoch {kept['epoch']:>2}/{spec.train.epochs}"
-              f"  train {kept['train_acc']:.2%}  val {kept['val_acc']:.2%}"
-              f"  val_loss {kept['val_loss']:.4f}  ({seconds:.1f} s)", flush=True)
+        print(
+            f"[{tag} s{seed}] epoch {kept['epoch']:>2}/{spec.train.epochs}"
+            f"  train {kept['train_acc']:.2%}  val {kept['val_acc']:.2%}"
+            f"  val_loss {kept['val_loss']:.4f}  ({seconds:.1f} s)",
+            flush=True,
+        )
 
     fit(net, splits, spec.train, spec.task, on_epoch=on_epoch, eval_batch_size=params.evaluate.batch_size)
     final = rows[-1]["val_acc"]
@@ -101,8 +105,21 @@ def trial(model: str, settings: list[str], seed: int, log: Path | None, tag: str
     print(f"[{tag} s{seed}] FINAL val {final:.2%}  epoch s mean {np.mean(epoch_s):.1f}  threads {threads}", flush=True)
     if log:
         with open(log, "a") as fh:
-            fh.write(json.dumps({"model": model, "tag": tag, "settings": settings, "seed": seed, "threads": threads,
-                                 "val_acc": final, "epochs": rows, "time": time.strftime("%Y-%m-%d %H:%M:%S")}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "model": model,
+                        "tag": tag,
+                        "settings": settings,
+                        "seed": seed,
+                        "threads": threads,
+                        "val_acc": final,
+                        "epochs": rows,
+                        "time": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    }
+                )
+                + "\n"
+            )
     return final
 
 
@@ -150,8 +167,11 @@ def bench(model: str, variants: list[list[str]], rounds: int, steps: int) -> Non
     for (settings, spec, *_), t in zip(setups, times):
         med = np.median(t)
         run = med * spec.train.epochs / (base * setups[0][1].train.epochs)
-        print(f"{med:7.2f} s/epoch  x{med / base:.3f} per epoch  x{run:.3f} per run"
-              f"  ({spec.train.epochs} epochs)  {' '.join(settings) or '(committed)'}", flush=True)
+        print(
+            f"{med:7.2f} s/epoch  x{med / base:.3f} per epoch  x{run:.3f} per run"
+            f"  ({spec.train.epochs} epochs)  {' '.join(settings) or '(committed)'}",
+            flush=True,
+        )
 
 
 def main() -> None:

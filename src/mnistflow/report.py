@@ -137,6 +137,12 @@ def formula(row: Mapping[str, Any]) -> str:
     return f"g(x) = ({numerator}) / (1 + softplus({s}) - log 2)"
 
 
+def bar_text(bar: float) -> str:
+    """A bar as a percentage with as many decimals as it was written with: 92.0%, 99.25%."""
+    text = f"{100 * bar:.2f}".rstrip("0")
+    return f"{text}0%" if text.endswith(".") else f"{text}%"
+
+
 def result_cells(row: Mapping[str, Any]) -> dict[str, str]:
     """The row's values as README's table writes them, by column (``COLUMNS``), as plain text."""
     ks = [key for key in row if MEAN_K.fullmatch(key)]
@@ -146,7 +152,7 @@ def result_cells(row: Mapping[str, Any]) -> dict[str, str]:
         "architecture": f"{row['description']}{extra}",
         "test accuracy": f"{row['accuracy']:.2%}",
         "seed figure": "—" if row["seed_figure"] is None else f"{row['seed_figure']:.2%}",
-        "bar": "—" if row["bar"] is None else f"≥ {row['bar']:.1%}",
+        "bar": "—" if row["bar"] is None else f"≥ {bar_text(row['bar'])}",
         "perturbed (drop)": perturbed_cell(row),
         "F1": f"{row['f1']:.4f}",
         "ROC-AUC": f"{row['roc_auc']:.5f}",
