@@ -109,11 +109,10 @@ def missing(found: Mapping[str, Mapping[int, Any]], seeds: Sequence[int]) -> lis
     return [f"{model} seed {seed}" for model, by_seed in found.items() for seed in seeds if seed not in by_seed]
 
 
-def save(path: Path, found: Mapping[str, Mapping[int, Mapping[str, float]]]) -> None:
+def save(path: Path, found: Mapping[str, Mapping[int, Mapping[str, float]]], commit: str) -> None:
     """The results, with the commit the seeds ran on, as JSON (README's seeds table is printed from it)."""
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
     document = {
-        "commit": commit.stdout.strip(),
+        "commit": commit,
         "results": {m: {str(k): v for k, v in by.items()} for m, by in found.items()},
     }
     path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -139,8 +138,18 @@ def dvc(args: Sequence[str], env: Mapping[str, str] | None = None) -> str:
     return proc.stdout
 
 
-def exp_show() -> list[dict[str, Any]]:
-    return experiments(json.loads(dvc(["exp", "show", "--json"])))
+def exp_show(rev: str) -> list[dict[str, Any]]:
+    """The experiments whose baseline is commit ``rev`` (the one the seeds were queued on, also
+    when a commit was made while they ran)."""
+    return experiments(json.loads(dvc(["exp", "show", "--json", "--rev", rev])))
+
+
+def commit_of(rev: str) -> str:
+    """The full hash of ``rev`` (HEAD when the seeds are queued: their experiments' baseline)."""
+    proc = subprocess.run(["git", "rev-parse", "--verify", rev], cwd=ROOT, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise SeedsError(f"{rev} is not a commit of this repository; give one `git log` lists")
+    return proc.stdout.strip()
 
 
 def queue(name: str, seed: int, models: Sequence[str]) -> None:
@@ -157,12 +166,12 @@ def queue_env(jobs: int, env: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def wait(names: Sequence[str], poll_s: float) -> list[str]:
+def wait(names: Sequence[str], rev: str, poll_s: float) -> list[str]:
     """Wait until none of ``names`` is queued or running, printing each change of state;
     return the names that failed."""
     states: dict[str, str | None] = {}
     while True:
-        current = {row["name"]: row["state"] for row in exp_show() if row["name"] in names}
+        current = {row["name"]: row["state"] for row in exp_show(rev) if row["name"] in names}
         for name in names:
             if current.get(name) != states.get(name):
                 print(f"{name}: {current.get(name) or 'not in the queue'}", file=sys.stderr, flush=True)
@@ -173,10 +182,10 @@ def wait(names: Sequence[str], poll_s: float) -> list[str]:
 
 
 def run_seeds(
-    models: Sequence[str], all_models: Sequence[str], seeds: Sequence[int], jobs: int, poll_s: float
+    models: Sequence[str], all_models: Sequence[str], seeds: Sequence[int], jobs: int, rev: str, poll_s: float
 ) -> list[str]:
-    """Queue the seeds' experiments not on this commit yet, run the queue, wait; the failed ones."""
-    existing = {row["name"] for row in exp_show()}
+    """Queue the seeds' experiments not on commit ``rev`` (HEAD) yet, run the queue, wait; the failed ones."""
+    existing = {row["name"] for row in exp_show(rev)}
     names = []
     for seed in seeds:
         name = experiment_name(seed, models, all_models)
@@ -197,7 +206,7 @@ def run_seeds(
         file=sys.stderr,
     )
     dvc(["queue", "start", "--jobs", str(jobs)], env)
-    return wait(names, poll_s)
+    return wait(names, rev, poll_s)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -221,7 +230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--collect-only", action="store_true", help="only print the table of the experiments already run"
     )
-    parser.add_argument("--save", type=Path, metavar="JSON", help="also write the results (and this commit) to JSON")
+    parser.add_argument("--rev", default="HEAD", help="with --collect-only: the commit the seeds ran on (default HEAD)")
+    parser.add_argument("--save", type=Path, metavar="JSON", help="also write the results (and their commit) to JSON")
     parser.add_argument("--from", dest="source", type=Path, metavar="JSON", help="print the table of a --save file")
     args = parser.parse_args(argv)
     if args.source:
@@ -232,8 +242,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
     try:
-        failed = [] if args.collect_only else run_seeds(models, all_models, seeds, args.jobs, args.poll)
-        found = results(exp_show(), models, seeds)
+        rev = commit_of(args.rev if args.collect_only else "HEAD")
+        failed = [] if args.collect_only else run_seeds(models, all_models, seeds, args.jobs, rev, args.poll)
+        found = results(exp_show(rev), models, seeds)
     except SeedsError as exc:
         print(f"seeds: {exc}", file=sys.stderr)
         return 1
@@ -245,7 +256,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     print(table(found), end="")
     if args.save:
-        save(args.save, found)
+        save(args.save, found, rev)
     lacking = missing(found, seeds)
     if lacking:
         hint = (

@@ -4,14 +4,18 @@ the project (its venv, `run`, `git`, `copy_project`, `edit_params`, `base_env`).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
-import json
 import hashlib
+import json
+import signal
+import time
 import os
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -306,3 +310,39 @@ def mlflow_statuses(env: dict[str, str]) -> list[str]:
 
 def read_json(path: Path) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
+
+
+@contextlib.contextmanager
+def training_at_epoch_2(repo: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen, list[str]]]:
+    """A `dvc repro train@ann` of 400 epochs, in a session of its own, once its second epoch is
+    done: yields the process and its output so far. Afterwards whatever is left of the session
+    is killed and params.yaml is put back."""
+    import yaml
+
+    text = (repo / "params.yaml").read_text(encoding="utf-8")
+    epochs = yaml.safe_load(text)["ann"]["train"]["epochs"]
+    (repo / "params.yaml").write_text(text.replace(f"    epochs: {epochs}\n", "    epochs: 400\n", 1), encoding="utf-8")
+    proc = subprocess.Popen(
+        [DVC, "repro", "train@ann"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    output: list[str] = []
+    try:
+        deadline = time.monotonic() + 180
+        for line in proc.stdout:
+            output.append(line)
+            if line.startswith("epoch   2/400"):
+                break
+            assert time.monotonic() < deadline, "training never reached epoch 2"
+        yield proc, output
+    finally:
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        (repo / "params.yaml").write_text(text, encoding="utf-8")

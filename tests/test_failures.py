@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from conftest import (
     DVC,
@@ -36,6 +35,7 @@ from conftest import (
     restore,
     run,
     snapshot,
+    training_at_epoch_2,
     write_mnist,
 )
 from mnistflow import checkpoint
@@ -296,28 +296,7 @@ def test_divergence_stops_in_a_few_steps_writes_nothing_and_fails_the_run(ann_pr
 
 def _interrupt(repo: Path, env: dict[str, str], signum: int, whole_group: bool) -> tuple[int, str]:
     """Start a long `dvc repro train@ann`, wait for its second epoch, then signal it."""
-    with open(repo / "params.yaml", encoding="utf-8") as fh:
-        params = yaml.safe_load(fh)
-    text = (repo / "params.yaml").read_text(encoding="utf-8")
-    epochs = params["ann"]["train"]["epochs"]
-    (repo / "params.yaml").write_text(text.replace(f"    epochs: {epochs}\n", "    epochs: 400\n", 1), encoding="utf-8")
-    proc = subprocess.Popen(
-        [DVC, "repro", "train@ann"],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output = []
-    try:
-        deadline = time.monotonic() + 180
-        for line in proc.stdout:
-            output.append(line)
-            if line.startswith("epoch   2/400"):
-                break
-            assert time.monotonic() < deadline, "training never reached epoch 2"
+    with training_at_epoch_2(repo, env) as (proc, output):
         if whole_group:  # Ctrl-C in a terminal: every process of the group
             os.killpg(proc.pid, signum)
         else:  # a process manager stopping the training process itself
@@ -330,11 +309,6 @@ def _interrupt(repo: Path, env: dict[str, str], signum: int, whole_group: bool) 
             children[0].send_signal(signum)
         output.extend(proc.stdout)
         proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    (repo / "params.yaml").write_text(text, encoding="utf-8")
     return proc.returncode, "".join(output)
 
 

@@ -19,7 +19,6 @@ import os
 import re
 import signal
 import stat
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from conftest import (
     run,
     snapshot,
     stages_ran,
+    training_at_epoch_2,
     write_mnist,
 )
 from mnistflow.paths import pipeline_models
@@ -149,26 +149,7 @@ def test_killing_dvc_stops_the_orphaned_training_and_kills_its_run(ops):
 
     repo, env = ops.repo, ops.env
     before, runs_before = snapshot(repo), mlflow_statuses(env)
-    text = (repo / "params.yaml").read_text(encoding="utf-8")
-    epochs = yaml.safe_load(text)["ann"]["train"]["epochs"]
-    (repo / "params.yaml").write_text(text.replace(f"    epochs: {epochs}\n", "    epochs: 400\n", 1), encoding="utf-8")
-    proc = subprocess.Popen(
-        [DVC, "repro", "train@ann"],
-        cwd=repo,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    output = []
-    try:
-        deadline = time.monotonic() + 180
-        for line in proc.stdout:
-            output.append(line)
-            if line.startswith("epoch   2/400"):
-                break
-            assert time.monotonic() < deadline, "training never reached epoch 2"
+    with training_at_epoch_2(repo, env) as (proc, output):
         below = psutil.Process(proc.pid).children(recursive=True)  # the shell DVC may start, and the training
         assert any("stages.train" in " ".join(p.cmdline()) for p in below), below
         proc.send_signal(signal.SIGKILL)  # DVC alone: nothing passes the signal on
@@ -176,16 +157,10 @@ def test_killing_dvc_stops_the_orphaned_training_and_kills_its_run(ops):
         start = time.monotonic()
         _, left = psutil.wait_procs(below, timeout=10)
         stopped_s = time.monotonic() - start
+        for p in left:  # never leave a training behind, even when the test fails
+            p.kill()
         assert not left, f"still running 10 s after DVC was killed: {left}"
         output.extend(proc.stdout)  # what the stage said as it stopped
-    finally:
-        for p in psutil.Process(proc.pid).children(recursive=True) if proc.poll() is None else []:
-            p.kill()
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        (repo / "params.yaml").write_text(text, encoding="utf-8")
     print(f"\ntraining stopped {stopped_s:.1f} s after `dvc repro` was killed")
     assert mlflow_statuses(env)[: len(runs_before)] == runs_before
     assert mlflow_statuses(env)[len(runs_before) :] in (["KILLED"], ["FAILED"])

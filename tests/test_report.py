@@ -205,6 +205,10 @@ class Page(HTMLParser):
             self.title += data
 
 
+def test_a_bar_keeps_the_decimals_it_was_written_with():
+    assert [report.bar_text(b) for b in (0.92, 0.988, 0.9925, 0.997)] == ["92.0%", "98.8%", "99.25%", "99.7%"]
+
+
 def test_readme_table_keeps_its_format_and_numbers():
     targets = paths.pipeline_entries(ROOT / "dvc.yaml")  # bars and seed figures: dvc.yaml's vars: models
     test = {m: {"n": 10000, **SUMMARY[m], **(BINARY if m == "square" else {}), **PERTURBED.get(m, {})} for m in MODELS}
@@ -224,7 +228,7 @@ def test_readme_table_keeps_its_format_and_numbers():
     )
     assert (
         lines[4]
-        == "| `square` | LeNet-5 16-32 / dense 120-84, binary | **99.75%** | 98.17% | ≥ 99.7% | 99.78% (+0.03 pt) | "
+        == "| `square` | LeNet-5 16-32 / dense 120-84, binary | **99.75%** | 98.17% | ≥ 99.8% | 99.78% (+0.03 pt) | "
         "0.9970 | 0.99998 | 0.0070 | 15 |"
     )
     cells = [c.strip() for c in lines[3].strip("|").split("|")]

@@ -158,7 +158,7 @@ def test_collect_only_prints_the_table_and_runs_nothing(monkeypatch, capsys):
 
     def fake_dvc(args, env=None):
         calls.append(list(args))
-        assert args == ["exp", "show", "--json"], args
+        assert args[:4] == ["exp", "show", "--json", "--rev"] and len(args[4]) == 40, args
         import json
 
         return json.dumps(three_seeds())
@@ -169,7 +169,7 @@ def test_collect_only_prints_the_table_and_runs_nothing(monkeypatch, capsys):
     assert out.splitlines()[2].startswith("| `mlp` | 0, 1, 2 | 98.51%") and out.splitlines()[3].startswith(
         "| `lenet5` |"
     )
-    assert calls == [["exp", "show", "--json"]]
+    assert [call[:4] for call in calls] == [["exp", "show", "--json", "--rev"]]  # HEAD's experiments
     # A seed without results: the table still prints, one line names what is missing, status 1.
     assert seeds.main(["--collect-only", "--models", "mlp", "--seeds", "0", "3"]) == 1
     captured = capsys.readouterr()
@@ -184,7 +184,8 @@ def test_a_failing_dvc_command_is_one_line(monkeypatch, capsys):
     monkeypatch.setattr(seeds, "DVC", "false")
     assert seeds.main(["--collect-only"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["seeds: `dvc exp show --json` failed: exit status 1"]
+    assert len(err) == 1 and err[0].startswith("seeds: `dvc exp show --json --rev ")
+    assert err[0].endswith("` failed: exit status 1")
 
 
 @pytest.mark.parametrize("argv", [["--models", "resnet"], ["--jobs", "0"]])
@@ -251,7 +252,7 @@ def test_saved_results_print_the_same_table(tmp_path):
     """README's seeds table is printed from the JSON a run saves (`--save`, then `--from`)."""
     found = seeds.results(seeds.experiments(three_seeds()), ["mlp", "lenet5"], [0, 1, 2])
     saved = tmp_path / "seeds.json"
-    seeds.save(saved, found)
+    seeds.save(saved, found, "0" * 40)
     assert seeds.load(saved) == found
     assert seeds.main(["--from", str(saved)]) == 0
     assert json.loads(saved.read_text())["commit"]
