@@ -217,6 +217,17 @@ def copy_project(dest: Path) -> None:
         shutil.copy2(ROOT / rel, dest / rel)
 
 
+def init_repo(repo: Path) -> None:
+    """``git init`` in ``repo`` with a local identity and no signing, so tests can commit there."""
+    for args in (
+        ("init", "-q", "-b", "main"),
+        ("config", "user.name", "t"),
+        ("config", "user.email", "t@example.invalid"),
+        ("config", "commit.gpgsign", "false"),
+    ):
+        git(repo, *args)
+
+
 def edit_params(path: Path, checksums: dict[str, str]) -> None:
     """Generated data, and every model tiny and quick (2 epochs of a few dozen steps, on CPU).
 

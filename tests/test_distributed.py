@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from conftest import (
+    init_repo,
     DVC,
     ROOT,
     base_env,
     copy_project,
     edit_params,
-    git,
     init_section,
     mlp_model,
     prepare_section,
@@ -137,13 +137,7 @@ def test_dvc_repro_runs_a_stage_on_two_processes(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     copy_project(repo)
-    for args in (
-        ("init", "-q", "-b", "main"),
-        ("config", "user.name", "t"),
-        ("config", "user.email", "t@example.invalid"),
-        ("config", "commit.gpgsign", "false"),
-    ):
-        git(repo, *args)
+    init_repo(repo)
     edit_params(repo / "params.yaml", write_mnist(tmp_path / "mirror", n_train=1000, n_test=300, seed=0))
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     env = {**base_env(), "MNIST_MIRROR": str(tmp_path / "mirror"), "MLFLOW_TRACKING_URI": uri, "MNISTFLOW_NPROC": "2"}

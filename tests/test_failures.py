@@ -22,6 +22,7 @@ import pytest
 import torch
 
 from conftest import (
+    init_repo,
     DVC,
     RESTORE_ANN,
     base_env,
@@ -218,13 +219,7 @@ def ann_project(tmp_path_factory):
     """A committed project after `dvc repro train@ann` on generated data (3 stages)."""
     repo = tmp_path_factory.mktemp("failures")
     copy_project(repo)
-    for args in (
-        ("init", "-q", "-b", "main"),
-        ("config", "user.name", "t"),
-        ("config", "user.email", "t@example.invalid"),
-        ("config", "commit.gpgsign", "false"),
-    ):
-        git(repo, *args)
+    init_repo(repo)
     mirror = tmp_path_factory.mktemp("mirror")
     edit_params(repo / "params.yaml", write_mnist(mirror, n_train=1000, n_test=300, seed=0))
     env = base_env()

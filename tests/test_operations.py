@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from conftest import (
+    init_repo,
     DVC,
     ROOT,
     base_env,
@@ -66,13 +67,7 @@ class Ops:
 def ops(tmp_path_factory) -> Ops:
     repo = tmp_path_factory.mktemp("ops")
     copy_project(repo)
-    for args in (
-        ("init", "-q", "-b", "main"),
-        ("config", "user.name", "t"),
-        ("config", "user.email", "t@example.invalid"),
-        ("config", "commit.gpgsign", "false"),
-    ):
-        git(repo, *args)
+    init_repo(repo)
     mirror = tmp_path_factory.mktemp("mirror")
     edit_params(repo / "params.yaml", write_mnist(mirror, n_train=1000, n_test=300, seed=0))
     git(repo, "add", "-A")

@@ -25,15 +25,16 @@ def readme() -> str:
     return README.read_text(encoding="utf-8")
 
 
-def committed_table() -> str:
+def script_output(script: str, *args: str) -> str:
+    """What ``scripts/<script>`` prints for the committed files."""
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/results_table.py"), "--root", str(ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
+        [sys.executable, str(ROOT / "scripts" / script), *args], capture_output=True, text=True, timeout=60, check=True
     )
     return proc.stdout
+
+
+def committed_table() -> str:
+    return script_output("results_table.py", "--root", str(ROOT))
 
 
 def test_results_table_is_what_the_script_prints():
@@ -50,14 +51,7 @@ SEEDS_END = "<!-- seeds-table: end -->\n"
 
 
 def seeds_table() -> str:
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "scripts/seeds.py"), "--from", str(ROOT / "docs/seeds-margin.json")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return proc.stdout
+    return script_output("seeds.py", "--from", str(ROOT / "docs/seeds-margin.json"))
 
 
 def test_seeds_table_is_what_the_script_prints():

@@ -28,7 +28,19 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DVC, VENV_BIN, base_env, copy_project, edit_params, git, run, stages_ran, wait_for, write_mnist
+from conftest import (
+    DVC,
+    VENV_BIN,
+    base_env,
+    copy_project,
+    edit_params,
+    git,
+    init_repo,
+    run,
+    stages_ran,
+    wait_for,
+    write_mnist,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -131,13 +143,7 @@ def test_the_pipeline_logs_to_a_tracking_server(tmp_path):
         repo = tmp_path / "project"
         repo.mkdir()
         copy_project(repo)
-        for args in (
-            ("init", "-q", "-b", "main"),
-            ("config", "user.name", "t"),
-            ("config", "user.email", "t@example.invalid"),
-            ("config", "commit.gpgsign", "false"),
-        ):
-            git(repo, *args)
+        init_repo(repo)
         mirror = tmp_path / "mirror"
         edit_params(repo / "params.yaml", write_mnist(mirror, n_train=1000, n_test=300, seed=0))
         git(repo, "add", "-A")
