@@ -83,7 +83,8 @@ def training_set(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     """A project folder as the pipeline leaves it: models/lenet5.pt (trained here, its inputs
-    standardised as `prepare.standardize: true` does) and reports/summary.json naming it best."""
+    standardised as `prepare.standardize: true` does) and the training metrics that make it the best
+    digit model on validation (though not on test)."""
     root = tmp_path_factory.mktemp("predict")
     x, y = training_set(3000, seed=0)
     mean, std = float(x[:2500].mean()), float(x[:2500].std())
@@ -114,10 +115,12 @@ def project(tmp_path_factory) -> Path:
         MULTICLASS,
         {"model": "lenet5", "amp": "none", "data": splits.info},
     )
-    (root / "reports").mkdir()
     shutil.copy(ROOT / "params.yaml", root / "params.yaml")  # its model sections: which models answer digits
-    summary = {"ann": {"accuracy": 0.9}, "lenet5": {"accuracy": 0.99}, "square": {"accuracy": 0.999}}
-    (root / "reports" / "summary.json").write_text(json.dumps(summary), encoding="utf-8")
+    # The training stages' metrics: ann has the better test accuracy, lenet5 the better validation one.
+    (root / "metrics").mkdir()
+    for name, val_acc, test_acc in (("ann", 0.9, 0.995), ("lenet5", 0.99, 0.98), ("square", 0.999, 0.999)):
+        metrics = {"val_acc": val_acc, "test_acc": test_acc}
+        (root / "metrics" / f"{name}-train.json").write_text(json.dumps(metrics), encoding="utf-8")
     return root
 
 
@@ -198,7 +201,10 @@ def test_the_command_prints_digits_probabilities_and_squares(project: Path):
     result = mnistflow(["predict", "mine/four.jpg", "mine/seven.png", "mine/eight.png"], project)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "digit: lenet5 (models/lenet5.pt; the best test accuracy in reports/summary.json: 99.00%)"
+    assert (
+        lines[0]
+        == "digit: lenet5 (models/lenet5.pt; the best validation accuracy: 99.00% in metrics/lenet5-train.json)"
+    )
     assert lines[1].startswith("perfect square: the predicted digit (one of 0, 1, 4, 9, from ")
     answers = {line.split(":")[0]: line for line in lines[2:]}
     assert (
@@ -259,7 +265,12 @@ def test_bad_inputs_are_one_line_each(project: Path):
     elsewhere = project / "elsewhere"
     elsewhere.mkdir(exist_ok=True)
     assert one_line(["predict", "../nine.png"], elsewhere).startswith(
-        "error: reports/summary.json is missing, so there is no best model to choose"
+        "error: no readable params.yaml here, so its digit models are unknown; run from the project folder"
+    )
+    shutil.copy(project / "params.yaml", elsewhere / "params.yaml")
+    assert one_line(["predict", "../nine.png"], elsewhere).startswith(
+        "error: no digit model has training metrics (metrics/deepcnn-train.json and the like), so there is no best "
+        "model to choose; make them with `dvc repro`"
     )
     (project / "models" / "broken.pt").write_bytes(b"PK\x03\x04 truncated")
     assert one_line(["predict", "--model", "models/broken.pt", "nine.png"]).startswith(
@@ -274,7 +285,7 @@ def test_bad_inputs_are_one_line_each(project: Path):
 
 def test_python_dash_m_is_the_same_command(project: Path):
     draw(1, canvas=(120, 200), height=150).save(project / "one.png")
-    env = {**base_env(), "PYTHONPATH": os.pathsep.join([str(Path(predict.__file__).parents[1])])}
+    env = {**base_env(), "PYTHONPATH": os.pathsep.join([str(Path(predict.__file__).parents[2])])}
     result = subprocess.run(
         [str(VENV_BIN / "python"), "-m", "mnistflow", "predict", "--json", "one.png"],
         cwd=project,

@@ -57,13 +57,13 @@ def store(tmp_path, monkeypatch, empty_store) -> str:
     monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
     monkeypatch.delenv("DVC_ROOT", raising=False)
-    tracking._READY.clear()
+    tracking.forget_checked_stores()
     yield uri
     import mlflow
 
     while mlflow.active_run():
         mlflow.end_run()
-    tracking._READY.clear()
+    tracking.forget_checked_stores()
 
 
 def free_port() -> int:
@@ -451,7 +451,7 @@ def test_a_truncated_store_is_one_line(store):
     size = path.stat().st_size
     with open(path, "r+b") as fh:
         fh.truncate(size // 2)
-    tracking._READY.clear()
+    tracking.forget_checked_stores()
     with pytest.raises(UserError) as caught:
         tracking.check_store()
     assert str(caught.value).startswith(
@@ -623,7 +623,7 @@ def test_the_experiment_is_marked_as_model_training(store):
     mlflow.set_tracking_uri(store)
     for name, tags, expected in (("old", {}, kind), ("chosen", {key: "genai_development"}, "genai_development")):
         experiment_id = client(store).create_experiment(name, tags=tags)
-        tracking._READY.clear()
+        tracking.forget_checked_stores()
         os.environ["MLFLOW_EXPERIMENT_NAME"] = name
         try:
             assert tracking.check_store() == experiment_id

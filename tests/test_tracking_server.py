@@ -344,7 +344,7 @@ def test_a_tracking_server_on_postgresql(tmp_path, monkeypatch):
             monkeypatch.chdir(tmp_path)
             monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
             monkeypatch.delenv("MLFLOW_EXPERIMENT_NAME", raising=False)
-            tracking._READY.clear()
+            tracking.forget_checked_stores()
             x, y = synthetic_digits(20, seed=0)
             features = (x / 255).astype(np.float32)
             Path("data").mkdir()
@@ -360,7 +360,7 @@ def test_a_tracking_server_on_postgresql(tmp_path, monkeypatch):
                     )
                     run_id = logged.run_id
             finally:
-                tracking._READY.clear()
+                tracking.forget_checked_stores()
             r = client(url).get_run(run_id)
             assert (
                 r.info.status == "FINISHED"

@@ -43,7 +43,7 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         metavar="NAME",
         help="a digit model of the pipeline (ann, mlp, lenet5, deepcnn: models/NAME.pt) or a checkpoint file; "
-        "default: the one with the best test accuracy in reports/summary.json",
+        "default: the one with the best validation accuracy (metrics/NAME-train.json)",
     )
     which.add_argument(
         "--model-uri",

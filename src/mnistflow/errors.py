@@ -20,6 +20,10 @@ class UserError(Exception):
     """Something the user can put right; the message says what and how."""
 
 
+class PredictError(UserError, ValueError):
+    """``mnistflow predict``: an image that cannot be read or holds no digit, or a model that cannot be used."""
+
+
 class Interrupted(KeyboardInterrupt):
     """The process was asked to stop (SIGINT or SIGTERM); ``where`` says how far it got and
     what was left behind ("at epoch 3 of 14; nothing written").

@@ -20,7 +20,7 @@ from mnistflow.config import PerturbSection
 from mnistflow.data.prepare import Split
 
 # The 3x3 cross: each edge of a stroke moves by one pixel under a grey dilation or erosion
-# with it (predict.py thickens strokes with the same round pen, its ``_disk(1)``).
+# with it (predict/pictures.py thickens strokes with the same round pen, its ``_disk(1)``).
 PEN = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], dtype=bool)
 
 

@@ -2,17 +2,20 @@
 
 - ``store``: where the tracking store is, whether it works, and the one line when it does not;
 - ``runs``: a training run's lifecycle (opened by train, reopened by track) and what it logs;
-- ``models``: the trained network as a servable MLflow model, and the model registry.
+- ``models``: the trained network as a servable MLflow model, the model registry, and loading
+  a logged model back.
 
 The names callers use are re-exported here (``tracking.training_run``, ``tracking.check_store``).
 """
 
 from mnistflow.tracking.models import (
     CHAMPION,
+    CHECKPOINT_TAG,
     REGISTERED_PREFIX,
     VAL_ACC_TAG,
     champion,
     champions,
+    load_model,
     log_model,
     promote,
     registered_name,
@@ -20,7 +23,6 @@ from mnistflow.tracking.models import (
     served_module,
 )
 from mnistflow.tracking.runs import (
-    CHECKPOINT_TAG,
     DATASET_CONTEXTS,
     Run,
     attach,
@@ -32,7 +34,6 @@ from mnistflow.tracking.runs import (
     training_run,
 )
 from mnistflow.tracking.store import (
-    _READY,
     CHECK_TIMEOUT_S,
     EXPERIMENT,
     EXPERIMENT_KIND,
@@ -41,6 +42,8 @@ from mnistflow.tracking.store import (
     check_store,
     describe_failure,
     experiment_name,
+    forget_checked_stores,
+    mlflow_at,
     probe_server,
     redact,
     scheme,
@@ -59,7 +62,6 @@ __all__ = [
     "REGISTERED_PREFIX",
     "Run",
     "VAL_ACC_TAG",
-    "_READY",
     "attach",
     "champion",
     "champions",
@@ -72,9 +74,12 @@ __all__ = [
     "epoch_metrics",
     "experiment_name",
     "file_sha256",
+    "forget_checked_stores",
     "git_commit",
+    "load_model",
     "log_model",
     "metric_name",
+    "mlflow_at",
     "probe_server",
     "redact",
     "registered_name",

@@ -1,4 +1,5 @@
-"""The trained network as an MLflow model: logged servable, and registered as ``mnist-<model>``.
+"""The trained network as an MLflow model: logged servable, registered as ``mnist-<model>``, and
+loaded back (:func:`load_model`, for ``mnistflow predict --model-uri``).
 
 Each registered version carries its training's validation accuracy (version tag ``val_acc``);
 the alias ``champion`` names the version with the best one. A new version takes the alias only
@@ -8,12 +9,31 @@ whatever order queued experiments finish in.
 
 from __future__ import annotations
 
+import logging
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from mnistflow.tracking.store import init_lock, sqlite_file, store_errors
+from mnistflow.errors import UserError
+from mnistflow.tracking.store import (
+    bounded_requests,
+    check_sqlite_file,
+    check_store,
+    describe_failure,
+    init_lock,
+    mlflow_at,
+    probe_server,
+    redact,
+    scheme,
+    sqlite_file,
+    store_errors,
+    tracking_uri,
+)
 
+# The run tag holding the SHA-256 of the checkpoint a training run saved: how track finds the
+# run again, and how the report tells whether the champion is the committed checkpoint.
+CHECKPOINT_TAG = "checkpoint_sha256"
 REGISTERED_PREFIX = "mnist-"  # each model is registered as mnist-<model>
 CHAMPION = "champion"  # the alias of the best version on validation: models:/mnist-<model>@champion
 VAL_ACC_TAG = "val_acc"  # a version's validation accuracy, compared without a metric search
@@ -140,8 +160,6 @@ def registry_entry(client: Any, model: str, checkpoint_sha256: str) -> dict[str,
     validation accuracy, and whether it is the checkpoint with SHA-256 ``checkpoint_sha256``
     (the same bytes: a forced rerun that registered another version of it still counts). None
     when the model has no champion in this store."""
-    from mnistflow.tracking.runs import CHECKPOINT_TAG
-
     name = registered_name(model)
     current = champion(client, name)
     if current is None:
@@ -157,11 +175,9 @@ def registry_entry(client: Any, model: str, checkpoint_sha256: str) -> dict[str,
 
 def champions(checkpoints: Mapping[str, str]) -> dict[str, dict[str, Any] | None]:
     """model -> :func:`registry_entry` for each model and its checkpoint's SHA-256."""
-    from mnistflow.tracking.store import _import_mlflow, check_store, tracking_uri
-
     check_store()
     uri = tracking_uri()
-    client = _import_mlflow(uri).MlflowClient()
+    client = mlflow_at(uri).MlflowClient()
     with store_errors(uri, "reading the model registry"):
         return {model: registry_entry(client, model, sha) for model, sha in checkpoints.items()}
 
@@ -184,3 +200,53 @@ def served_module(model: Any, mean: float = 0.0, std: float = 1.0, binary: bool 
             return torch.sigmoid(logits.squeeze(1)) if binary else torch.softmax(logits, dim=1)
 
     return Served()
+
+
+def load_model(uri: str) -> Any:
+    """The torch module of the MLflow model at ``uri`` (``runs:/<run id>/model``,
+    ``models:/mnist-deepcnn@champion``, ``models:/mnist-deepcnn/1`` or a local folder), as
+    :func:`log_model` logged it: pixels in [0, 1] in, probabilities out. A missing store, run or
+    model, or a store that fails, is one :class:`UserError` line naming it and the fix."""
+    store = tracking_uri()
+    if uri.startswith(("runs:", "models:")):
+        database = sqlite_file(store)
+        if database is not None and not database.exists():
+            raise UserError(
+                f"no MLflow store at {database}, so no {uri}; train a model first (`dvc repro train@deepcnn`) "
+                f"or point MLFLOW_TRACKING_URI at the store that has it"
+            )
+        if scheme(store) in ("http", "https"):
+            probe_server(store)
+        elif database is not None:
+            check_sqlite_file(database)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    mlflow_at(store)
+    import mlflow.pytorch
+    from mlflow.exceptions import MlflowException
+
+    quiet = logging.getLogger("mlflow")
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
+    try:
+        with bounded_requests(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return mlflow.pytorch.load_model(uri)
+    except MlflowException as exc:
+        text = " ".join(str(exc.message).split())[:160]
+        if (
+            exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "NOT_FOUND")
+            or "not found" in text.lower()
+            or "No such file" in text
+        ):
+            raise UserError(
+                f"no MLflow model at {uri} in {redact(store)} ({text}); check the run id, or the name and "
+                f"version (`mlflow ui --backend-store-uri {redact(store)}` lists them)"
+            ) from None
+        raise UserError(describe_failure(exc, store, f"loading {uri}")) from None
+    except OSError as exc:
+        raise UserError(
+            f"{uri}: not an MLflow model folder ({' '.join(str(exc).split())[:120]}); give runs:/<run id>/model or "
+            "models:/<name>/<version>"
+        ) from None
+    finally:
+        quiet.setLevel(level)

@@ -22,9 +22,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mnistflow.tracking.store import _import_mlflow, bounded_requests, check_store, redact, store_errors, tracking_uri
+from mnistflow.tracking.models import CHECKPOINT_TAG, log_model, promote
+from mnistflow.tracking.store import bounded_requests, check_store, mlflow_at, redact, store_errors, tracking_uri
 
-CHECKPOINT_TAG = "checkpoint_sha256"
 DATASET_CONTEXTS = {"train": "training", "val": "validation", "test": "test"}  # split -> MLflow input context
 
 
@@ -198,16 +198,12 @@ class Run:
         step: int = 0,
     ) -> str:
         """Log and register ``model`` (``mnistflow.tracking.models.log_model``); its LoggedModel id."""
-        from mnistflow.tracking.models import log_model
-
         self.model_id = log_model(self, model, example, data_info, positive=positive, threshold=threshold, step=step)
         return self.model_id
 
     def promote(self, val_acc: float) -> bool:
         """Record the registered version's validation accuracy; make it ``@champion`` if it is
         strictly the best (``mnistflow.tracking.models.promote``)."""
-        from mnistflow.tracking.models import promote
-
         return promote(self, val_acc)
 
 
@@ -217,7 +213,7 @@ def training_run(stage: str, model: str, params: Mapping[str, Any]) -> Iterator[
     it ends FINISHED, or FAILED/KILLED when the block raises/is interrupted."""
     check_store()
     uri = tracking_uri()
-    mlflow = _import_mlflow(uri)
+    mlflow = mlflow_at(uri)
     name = f"{model}-{os.environ['DVC_EXP_NAME']}" if os.environ.get("DVC_EXP_NAME") else model
     with store_errors(uri, "starting a run"):
         mlflow.start_run(run_name=name, tags=run_tags(stage, model))
@@ -237,7 +233,7 @@ def attach(checkpoint: str | Path) -> Iterator[Run | None]:
     """
     experiment_id = check_store()
     uri = tracking_uri()
-    mlflow = _import_mlflow(uri)
+    mlflow = mlflow_at(uri)
     sha = file_sha256(checkpoint)
     with store_errors(uri, "searching runs"):
         found = mlflow.search_runs(

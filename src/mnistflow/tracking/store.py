@@ -327,11 +327,19 @@ def _transient(exc: BaseException) -> bool:
 _READY: dict[tuple[str, str], str] = {}  # (tracking URI, experiment name) -> experiment id, once checked
 
 
-def _import_mlflow(uri: str):
+def mlflow_at(uri: str) -> Any:
+    """The ``mlflow`` module, pointed at the store ``uri``. Imported here, when first needed: it
+    takes seconds, and ``mnistflow`` commands that log nothing never pay for it."""
     import mlflow
 
     mlflow.set_tracking_uri(uri)
     return mlflow
+
+
+def forget_checked_stores() -> None:
+    """Make the next :func:`check_store` check its store again (a process that moves between
+    stores, or a test that breaks one after it was checked)."""
+    _READY.clear()
 
 
 def _get_or_create_experiment(mlflow: Any, name: str, uri: str) -> str:
@@ -375,7 +383,7 @@ def check_store() -> str:
     Cached per process: later calls only make the experiment the active one again."""
     uri, name = tracking_uri(), experiment_name()
     if (uri, name) in _READY:
-        _import_mlflow(uri).set_experiment(experiment_id=_READY[uri, name])
+        mlflow_at(uri).set_experiment(experiment_id=_READY[uri, name])
         return _READY[uri, name]
     path = sqlite_file(uri)
     if scheme(uri) in ("http", "https"):
@@ -383,7 +391,7 @@ def check_store() -> str:
     elif path is not None:
         check_sqlite_file(path)
     with store_errors(uri, "opening it"):
-        mlflow = _import_mlflow(uri)
+        mlflow = mlflow_at(uri)
         with bounded_requests(timeout=10), init_lock(path):
             for attempt in range(1, INIT_ATTEMPTS + 1):
                 try:
