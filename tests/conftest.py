@@ -5,6 +5,7 @@ the project (its venv, `run`, `git`, `copy_project`, `edit_params`, `base_env`).
 from __future__ import annotations
 
 import contextlib
+import glob
 import gzip
 import hashlib
 import json
@@ -28,6 +29,30 @@ VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "dvc").is_file() 
 DVC = str(VENV_BIN / "dvc")
 # The pipeline's results: a copy of the project starts without them.
 SKIPPED_PREFIXES = ("dvc.lock", "metrics/", "plots/", "data/", "reports/")
+
+
+# --- programs some tests drive: Chromium and PostgreSQL, found one way ------------------------------
+
+
+def find_program(names: tuple[str, ...], debian_pattern: str) -> Path | None:
+    """The first of ``names`` on PATH, else Debian's own place for it (``debian_pattern``, a glob
+    whose ``*`` is a version: the newest wins), else None. Debian's postgresql package keeps
+    initdb and postgres off PATH, in /usr/lib/postgresql/<version>/bin."""
+    for name in names:
+        if found := shutil.which(name):
+            return Path(found)
+    candidates = [Path(p) for p in glob.glob(debian_pattern) if os.access(p, os.X_OK)]
+
+    def version(path: Path) -> tuple[int, ...]:
+        return tuple(int(n) for n in re.findall(r"\d+", str(path)))
+
+    return max(candidates, key=version) if candidates else None
+
+
+# Headless Chromium for the tests that open pages (`apt-get install chromium`; .ci/run does it).
+BROWSER = find_program(("chromium", "chromium-browser", "google-chrome", "chrome"), "/usr/lib/chromium/chromium")
+# PostgreSQL's initdb, with postgres beside it (`apt-get install postgresql`; .ci/run does it).
+INITDB = find_program(("initdb",), "/usr/lib/postgresql/*/bin/initdb")
 
 from mnistflow.config import MNIST_FILES  # noqa: E402
 from mnistflow.data.idx import encode_idx  # noqa: E402

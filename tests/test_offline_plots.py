@@ -21,16 +21,13 @@ from pathlib import Path
 
 import pytest
 
-from conftest import DVC, ROOT
+from conftest import BROWSER, DVC, ROOT
 
 CHECK_HTML = ROOT / "scripts" / "check_html.py"
 TEMPLATE = ROOT / "dvc_plots_template" / "offline.html"
-BROWSER = next(
-    (shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome", "chrome") if shutil.which(b)), None
-)
 needs_browser = pytest.mark.skipif(
     BROWSER is None,
-    reason="no Chromium on PATH, so the in-browser rendering check is skipped "
+    reason="no Chromium on PATH or in /usr/lib/chromium, so the in-browser rendering check is skipped "
     "(apt-get install -y --no-install-recommends chromium; .ci/run installs it as root)",
 )
 
@@ -95,7 +92,7 @@ def run(args: list[str], cwd: Path, env: dict[str, str]) -> str:
 
 def check_html(page: Path, *extra: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, str(CHECK_HTML), str(page), "--timeout", "40", *extra],
+        [sys.executable, str(CHECK_HTML), str(page), "--timeout", "40", "--browser", str(BROWSER), *extra],
         capture_output=True,
         text=True,
         timeout=90,

@@ -24,11 +24,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import yaml  # noqa: E402
 
+from conftest import BROWSER  # noqa: E402
 from mnistflow import paths, report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_HTML = ROOT / "scripts" / "check_html.py"
-BROWSER = Path("/usr/bin/chromium")
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 MODELS = ["ann", "mlp", "square"]
@@ -388,12 +388,22 @@ def test_stage_entry_point(tree: Path):
 
 
 def test_page_renders_offline_in_chromium(tree: Path):
-    if not BROWSER.exists() or not CHECK_HTML.exists():
-        pytest.skip("needs /usr/bin/chromium and scripts/check_html.py")
+    if BROWSER is None:
+        pytest.skip("no Chromium on PATH or in /usr/lib/chromium (apt-get install -y --no-install-recommends chromium)")
     page = report.write_report(MODELS, tree)
     shot = tree / "shot.png"
     proc = subprocess.run(
-        [sys.executable, str(CHECK_HTML), str(page), "--timeout", "40", "--screenshot", str(shot)],
+        [
+            sys.executable,
+            str(CHECK_HTML),
+            str(page),
+            "--timeout",
+            "40",
+            "--browser",
+            str(BROWSER),
+            "--screenshot",
+            str(shot),
+        ],
         capture_output=True,
         text=True,
         timeout=120,

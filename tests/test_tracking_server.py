@@ -16,7 +16,6 @@ Servers are always stopped (their process groups). About 60 s on 2 cores.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import shutil
 import signal
@@ -29,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (
+    INITDB,
     DVC,
     VENV_BIN,
     base_env,
@@ -229,11 +229,8 @@ def test_the_pipeline_logs_to_a_tracking_server(tmp_path):
 
 
 def postgres_bin() -> Path | None:
-    found = shutil.which("initdb")
-    if found:
-        return Path(found).resolve().parent
-    versions = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    return Path(versions[-1]).parent if versions else None
+    """The folder of initdb and postgres (a PATH entry may be a link into Debian's folder)."""
+    return INITDB.resolve().parent if INITDB else None
 
 
 @contextlib.contextmanager
