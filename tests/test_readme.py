@@ -85,6 +85,15 @@ def test_every_percentage_is_from_the_committed_results():
     assert quoted and all(q == f"{threshold:.2f}" for q in quoted)
 
 
+def test_readme_names_the_machine_docs_name():
+    """README and docs/reproducibility.md agree on the CPU that made the committed results."""
+    machine = re.compile(r"(AMD EPYC|Intel Xeon)")
+    in_readme = machine.findall(readme().split("The run was made on", 1)[1].split(".", 1)[0])
+    notes = (ROOT / "docs/reproducibility.md").read_text(encoding="utf-8")
+    in_docs = machine.findall(notes.split("The committed results (README's results table) were made on", 1)[1][:80])
+    assert in_readme and in_readme == in_docs, f"README names {in_readme}, docs/reproducibility.md {in_docs}"
+
+
 def test_pins_and_python_match_the_project():
     pins = dict(re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", (ROOT / "requirements.txt").read_text(encoding="utf-8"), re.M))
     quoted = re.findall(r"([A-Za-z0-9_.-]+)(?:\[\w+\])?==([0-9][\w.]*)", readme())
