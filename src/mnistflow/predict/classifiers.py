@@ -57,7 +57,7 @@ class Classifier:
     name: str  # what the output calls it: the model's name or its MLflow URI
     source: str  # where it was read from
     proba: Callable[[np.ndarray], np.ndarray]
-    why: str = ""  # why this model (the default: the best in the summary)
+    why: str = ""  # why this model (the default: the best on validation)
 
 
 def scorer(model: Any, task: Task, payload: dict[str, Any]) -> Callable[[np.ndarray], np.ndarray]:
