@@ -189,7 +189,9 @@ def wait_for(url: str, proc, timeout: float, what: str) -> None:
 
 def run(args: list[str], cwd: Path, env: dict[str, str], check: bool = True) -> subprocess.CompletedProcess:
     """Run a command to completion; with ``check``, a non-zero exit fails the test with its output."""
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    # Bounded below pytest-timeout's 600 s: a full `dvc repro` of a copy shares the cores with the
+    # other test files' workers (pytest-xdist).
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, timeout=540)
     if check and proc.returncode != 0:
         pytest.fail(f"{' '.join(args)} exited {proc.returncode}\n--- stdout\n{proc.stdout}\n--- stderr\n{proc.stderr}")
     return proc

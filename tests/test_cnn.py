@@ -144,6 +144,7 @@ def splits():
     return prepare(train_x, train_y, test_x, test_y, prepare_section(val_fraction=0.25))
 
 
+@pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
 def test_binary_task_trains_a_cnn(splits):
     seed_everything(0)
     model = LeNet5(channels=(4, 8), dense=(16,), dropout=0.0, dense_dropout=0.0, n_outputs=1)
@@ -155,6 +156,7 @@ def test_binary_task_trains_a_cnn(splits):
     assert p.shape == (200,) and float(p.min()) >= 0 and float(p.max()) <= 1
 
 
+@pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
 def test_augmentation_bf16_and_channels_last_train_too(splits):
     seed_everything(0)
     model = DeepCNN(channels=(4, 8), dense=(32, 16), dropout=0.1, dense_dropout=0.1, n_outputs=10)

@@ -69,6 +69,7 @@ with open(os.path.join(sys.argv[1], f"rank{{os.environ['RANK']}}.json"), "w") as
 """
 
 
+@pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
 def test_two_processes_train_the_model_one_process_trains(tmp_path):
     from mnistflow.training import fit
 
@@ -130,6 +131,7 @@ def test_nproc_setting_is_checked_in_one_line(monkeypatch):
     assert distributed.relaunch("stages.train", ["mlp"]) is None
 
 
+@pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
 def test_dvc_repro_runs_a_stage_on_two_processes(tmp_path):
     """`MNISTFLOW_NPROC=2 dvc repro train@deepcnn` (batch norm, bf16, channels-last, dropout):
     rank 0 alone prints, writes the outputs and the one MLflow run; the ann stage with the

@@ -16,6 +16,7 @@ import re
 import sys
 import tomllib
 from collections.abc import Iterator
+from functools import cache
 from importlib.metadata import packages_distributions
 from pathlib import Path
 
@@ -222,11 +223,16 @@ def third_party_imports() -> dict[str, set[str]]:
     return found
 
 
+@cache
+def installed_distributions() -> dict[str, list[str]]:
+    return packages_distributions()
+
+
 def distributions_of(module: str) -> set[str]:
     """The distributions that install import name ``module`` (``PIL`` -> pillow, ``yaml`` ->
     pyyaml, ``sklearn`` -> scikit-learn, ``fastapi`` -> fastapi; ``mlflow`` -> mlflow and the
     parts it is split into), from the installed packages' metadata."""
-    names = packages_distributions().get(module)
+    names = installed_distributions().get(module)
     assert names, f"{module} is imported but not installed: declare it in requirements.txt and install it"
     return {canonical(name) for name in names}
 

@@ -173,6 +173,7 @@ def test_blank_and_faint_pages_are_refused():
         predict.to_mnist(np.asarray(draw(3, grey=(120, 140)), np.float32) / 255.0, "faint")
 
 
+@pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
 def test_predict_reads_drawn_digits_back(project: Path):
     files = []
     for name, variant in VARIANTS.items():
@@ -189,6 +190,7 @@ def test_predict_reads_drawn_digits_back(project: Path):
     assert len(wrong) <= 2, wrong  # 70 pictures, none like the training ones in every way
 
 
+@pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
 def test_the_command_prints_digits_probabilities_and_squares(project: Path):
     pictures = project / "mine"
     pictures.mkdir(exist_ok=True)
@@ -230,6 +232,7 @@ def test_the_command_prints_digits_probabilities_and_squares(project: Path):
     assert [p["digit"] for p in document["predictions"][1]["top"]][0] == 8
 
 
+@pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
 def test_bad_inputs_are_one_line_each(project: Path):
     (project / "notes.png").write_text("not a picture", encoding="utf-8")
     Image.new("L", (100, 100), 255).save(project / "blank.png")
@@ -283,6 +286,7 @@ def test_bad_inputs_are_one_line_each(project: Path):
     assert usage.returncode == 2 and "the following arguments are required: IMAGE" in usage.stderr
 
 
+@pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
 def test_python_dash_m_is_the_same_command(project: Path):
     draw(1, canvas=(120, 200), height=150).save(project / "one.png")
     env = {**base_env(), "PYTHONPATH": os.pathsep.join([str(Path(predict.__file__).parents[2])])}
@@ -298,6 +302,7 @@ def test_python_dash_m_is_the_same_command(project: Path):
     assert json.loads(result.stdout)["predictions"][0]["digit"] == 1
 
 
+@pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
 def test_the_square_model_answers_when_it_exists(project: Path, tmp_path: Path):
     """With models/square.pt the yes/no comes from that model (its probability and threshold)."""
     from mnistflow.tasks import square_task

@@ -119,8 +119,7 @@ def test_metric_names_are_grouped_as_the_mlflow_ui_charts_them():
 
 
 # --- what a run records ------------------------------------------------------------------------
-
-
+@pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
 def test_a_training_run_records_data_model_and_linked_test_metrics(store, tmp_path):
     import mlflow
 
@@ -304,6 +303,7 @@ WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
 def test_parallel_processes_share_a_fresh_sqlite_store(tmp_path):
     """`dvc queue start --jobs 2` on a fresh project: every job creates the store and the
     experiment at once. Unguarded, MLflow's schema creation fails in all but one ("table ...

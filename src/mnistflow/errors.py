@@ -84,10 +84,10 @@ def interrupts_deferred() -> Iterator[None]:
 
 
 # --- what brings a failed stage's outputs back --------------------------------------------------
-# DVC deletes a stage's outputs before its command runs (only track's registry record is `persist:
-# true`, which costs a stage its run-cache), so a stage that fails or is interrupted leaves none. What DVC caches comes back
-# with `dvc checkout <stage>`; `cache: false` outputs (metrics, plot data) are committed to git and
-# `dvc checkout` skips them, so git brings those back.
+# DVC deletes a stage's outputs before its command runs (only track's registry record is
+# `persist: true`, which costs a stage its run-cache), so a stage that fails or is interrupted
+# leaves none. What DVC caches comes back with `dvc checkout <stage>`; `cache: false` outputs
+# (metrics, plot data) are committed to git and `dvc checkout` skips them, so git brings those back.
 
 
 def restore_command(stage: str | None = None, root: str | os.PathLike | None = None) -> str | None:
