@@ -384,3 +384,15 @@ def training_at_epoch_2(repo: Path, env: dict[str, str]) -> Iterator[tuple[subpr
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         (repo / "params.yaml").write_text(text, encoding="utf-8")
+
+
+# --- the order pytest-xdist hands out the files ---------------------------------------------------
+
+
+def pytest_collection_modifyitems(config, items):
+    """The files with slow (e2e) tests first: pytest-xdist (``--dist loadfile
+    --no-loadscope-reorder``, pyproject.toml) gives each worker a whole file at a time in this
+    order, so the long ones start first and the quick files fill in around them, and the workers
+    finish together. The order inside a file is kept; no test depends on another file's."""
+    slow = {item.path for item in items if item.get_closest_marker("e2e")}
+    items.sort(key=lambda item: item.path not in slow)
