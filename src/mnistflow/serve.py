@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
+from fastapi.concurrency import run_in_threadpool
 
 from mnistflow import paths, predict
 from mnistflow.errors import UserError
@@ -362,7 +362,7 @@ def create_app(models: Models, judge: predict.SquareJudge) -> Any:
             try:
                 document = json.loads(body)
             except ValueError as exc:
-                raise InputError(f"the body is not JSON ({exc}); send {{\"image\": [[...], ...]}}") from None
+                raise InputError(f'the body is not JSON ({exc}); send {{"image": [[...], ...]}}') from None
             mnist, name = mnist_from_array(document), NAMES["array"]
         elif kind.startswith("image/") or kind in ("application/octet-stream", ""):
             mnist, name = mnist_from_bytes(body, NAMES["image"]), NAMES["image"]

@@ -89,7 +89,7 @@ document.getElementById("clear").addEventListener("click", () => {
   blank();
   upload.value = "";
   input = { kind: "drawing", empty: true };
-  asked += 1; // an answer still on its way is for the old drawing
+  done(next()); // an answer still on its way is for the old drawing
   waiting("Draw a digit in the box.");
 });
 
@@ -124,12 +124,24 @@ function body() {
   return new Promise((resolve) => pad.toBlob((blob) => resolve({ data: blob, type: "image/png" }), "image/png"));
 }
 
+// Requests are numbered (body's data-asked); data-answered is the number of the one shown.
+function next() {
+  asked += 1;
+  document.body.dataset.asked = asked;
+  return asked;
+}
+
+function done(number) {
+  document.body.dataset.answered = number;
+}
+
 async function ask() {
+  const number = next();
   if (input.kind === "drawing" && input.empty) {
     failed("The canvas is empty: draw a digit first.");
+    done(number);
     return;
   }
-  const number = ++asked;
   inFlight = true;
   try {
     const { data, type } = await body();
@@ -139,8 +151,12 @@ async function ask() {
     if (number !== asked) return;
     if (!response.ok) failed(answer.error || `the server answered ${response.status}`);
     else render(answer);
+    done(number);
   } catch (error) {
-    if (number === asked) failed(`No answer from the server (${error.message}); is \`mnistflow serve\` still running?`);
+    if (number === asked) {
+      failed(`No answer from the server (${error.message}); is \`mnistflow serve\` still running?`);
+      done(number);
+    }
   } finally {
     inFlight = false;
   }
@@ -257,6 +273,7 @@ async function start() {
   } catch (error) {
     failed(`No answer from the server (${error.message}); is \`mnistflow serve\` still running?`);
   }
+  done(next());
   document.body.dataset.ready = "true";
 }
 
