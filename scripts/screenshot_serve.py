@@ -37,17 +37,21 @@ except ImportError:  # imported by the tests, from the project folder
 START_TIMEOUT_S = 120  # the server imports torch and loads the model before it listens
 ANSWER_TIMEOUT_S = 30
 
-# Each digit as pen strokes (polylines) in the canvas's own units, 0-1 from its top-left corner,
-# written the way people write them.
+# Each digit as pen strokes in the canvas's own units, 0-1 from its top-left corner, written the
+# way people write them: smooth curves through these points (:func:`smooth`); a point given
+# twice is a corner.
 STROKES: dict[int, list[list[tuple[float, float]]]] = {
     0: [[(0.5 + 0.2 * math.sin(t * math.pi / 12), 0.5 - 0.31 * math.cos(t * math.pi / 12)) for t in range(26)]],
-    1: [[(0.42, 0.26), (0.55, 0.15), (0.55, 0.85)]],
-    2: [[(0.3, 0.3), (0.38, 0.18), (0.52, 0.14), (0.66, 0.2), (0.68, 0.34), (0.56, 0.5), (0.3, 0.83), (0.72, 0.83)]],
+    1: [[(0.42, 0.26), (0.55, 0.15), (0.55, 0.15), (0.55, 0.85)]],
+    2: [
+        [(0.3, 0.3), (0.38, 0.18), (0.52, 0.14), (0.66, 0.2), (0.68, 0.34), (0.56, 0.5), (0.3, 0.83), (0.3, 0.83)]
+        + [(0.72, 0.83)]
+    ],
     3: [
         [(0.31, 0.23), (0.42, 0.15), (0.56, 0.14), (0.66, 0.21), (0.66, 0.33), (0.57, 0.43), (0.45, 0.47)],
         [(0.45, 0.47), (0.59, 0.5), (0.69, 0.6), (0.69, 0.73), (0.59, 0.83), (0.44, 0.86), (0.31, 0.8)],
     ],
-    4: [[(0.58, 0.85), (0.58, 0.15), (0.28, 0.6), (0.74, 0.6)]],
+    4: [[(0.58, 0.85), (0.58, 0.15), (0.58, 0.15), (0.28, 0.6), (0.28, 0.6), (0.74, 0.6)]],
     5: [
         [
             (0.68, 0.16),
@@ -76,7 +80,7 @@ STROKES: dict[int, list[list[tuple[float, float]]]] = {
             (0.35, 0.64),
         ]
     ],
-    7: [[(0.3, 0.18), (0.7, 0.18), (0.56, 0.48), (0.45, 0.85)]],
+    7: [[(0.3, 0.18), (0.7, 0.18), (0.7, 0.18), (0.56, 0.48), (0.45, 0.85)]],
     8: [
         [
             (0.62, 0.22),
@@ -232,6 +236,26 @@ class Page:
         self.tools.close()
 
 
+def smooth(points: list[tuple[float, float]], per: int = 8) -> list[tuple[float, float]]:
+    """A Catmull-Rom curve through ``points``, ``per`` points per segment (a repeated point
+    makes a corner)."""
+    if len(points) < 3:
+        return points
+    padded = [points[0], *points, points[-1]]
+    out = [points[0]]
+    for i in range(1, len(padded) - 2):
+        p0, p1, p2, p3 = padded[i - 1 : i + 3]
+        for k in range(1, per + 1):
+            t = k / per
+            out.append(
+                tuple(
+                    0.5 * (2 * b + (c - a) * t + (2 * a - 5 * b + 4 * c - d) * t * t + (3 * b - a - 3 * c + d) * t**3)
+                    for a, b, c, d in zip(p0, p1, p2, p3)
+                )
+            )
+    return out
+
+
 def draw_digit(page: Page, digit: int, clear: bool = True) -> dict:
     """Clear the canvas, draw ``digit`` (:data:`STROKES`) with the mouse, and return what the
     page shows once it has answered the last stroke."""
@@ -244,7 +268,7 @@ def draw_digit(page: Page, digit: int, clear: bool = True) -> dict:
     left, top, width, height = box
     before = page.read()["asked"]
     for line in STROKES[digit]:
-        page.stroke([(left + x * width, top + y * height) for x, y in line])
+        page.stroke([(left + x * width, top + y * height) for x, y in smooth(line)])
     return page.answer(before)
 
 
