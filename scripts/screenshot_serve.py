@@ -239,6 +239,10 @@ class Page:
 def smooth(points: list[tuple[float, float]], per: int = 8) -> list[tuple[float, float]]:
     """A Catmull-Rom curve through ``points``, ``per`` points per segment (a repeated point
     makes a corner)."""
+    corners = [i for i in range(1, len(points)) if points[i] == points[i - 1]]
+    if corners:  # each piece between corners is a curve of its own
+        first, rest = points[: corners[0]], points[corners[0] :]
+        return smooth(first, per) + smooth(rest, per)[1:]
     if len(points) < 3:
         return points
     padded = [points[0], *points, points[-1]]

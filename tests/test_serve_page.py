@@ -116,6 +116,14 @@ def png(image: Image.Image, kind: str = "PNG") -> bytes:
     return buffer.getvalue()
 
 
+def predict_file(project: Path, name: str) -> dict:
+    """The answer `mnistflow predict --json` gives for one file with the server's model, from
+    the function the command calls (the command itself is run in the first test)."""
+    classifier = predict.checkpoint_classifier(project / "models/lenet5.pt")
+    judge = predict.square_judge(project / "models/square.pt", project / "params.yaml")
+    return predict.predict([project / name], classifier, judge)[0].to_dict()
+
+
 def mnistflow_predict(project: Path, *args: str) -> dict:
     proc = subprocess.run(
         [str(VENV_BIN / "mnistflow"), "predict", "--json", *args],
@@ -281,7 +289,7 @@ def test_drawing_on_the_page_answers_as_the_api_and_the_command(project: Path, s
         assert [t["shown"] for t in shown["top"]] == [f"{t['digit']}{t['probability']:.1%}" for t in expected["top"]]
         # ... and through `mnistflow predict`, from the file.
         (project / f"drawn-{digit}.png").write_bytes(drawing)
-        assert mnistflow_predict(project, f"drawn-{digit}.png")["predictions"][0]["top"] == expected["top"]
+        assert predict_file(project, f"drawn-{digit}.png")["top"] == expected["top"]
     assert shown["about"]["model"] == "lenet5" and shown["about"]["checkpoint"] == "models/lenet5.pt"
     val_acc = json.loads((project / "metrics/lenet5-train.json").read_text())["val_acc"]
     assert shown["about"]["validation-accuracy"] == f"{val_acc:.2%}"
@@ -329,7 +337,7 @@ def test_the_page_says_what_is_wrong_with_bad_input(project: Path, server, page)
     before = page.read()["asked"]
     page.send("DOM.setFileInputFiles", {"nodeId": upload, "files": [str(project / "upload.png")]})
     shown = page.answer(before)
-    expected = mnistflow_predict(project, "upload.png")["predictions"][0]
+    expected = predict_file(project, "upload.png")
     assert shown["error"] is None and shown_top(shown) == [(t["digit"], t["probability"]) for t in expected["top"]]
     # And drawing again works.
     assert draw_digit(page, 1)["error"] is None

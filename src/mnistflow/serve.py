@@ -427,25 +427,27 @@ def url(sock: socket.socket) -> str:
 
 
 def serve(host: str, port: int, model: str | None = None, model_uri: str | None = None) -> None:
-    """Load the model (as ``mnistflow predict --model/--model-uri`` would; one line and no server
-    if it cannot be), listen, print the address, and serve until Ctrl-C or SIGTERM."""
+    """Listen (first: a busy port is said at once), load the model as ``mnistflow predict
+    --model/--model-uri`` would (one line and no server if it cannot be), print the address, and
+    serve until Ctrl-C or SIGTERM."""
     import uvicorn
 
-    classifier = predict.select_classifier(model, model_uri)
-    judge = predict.square_judge()
-    models = Models(classifier, choices(classifier))
-    app = create_app(models, judge)
     sock = bind(host, port)
-    info = models.described(key(classifier))
-    chosen = f"; {classifier.why}" if classifier.why else ""
-    print(f"digit model: {info['name']} ({classifier.source}{chosen})", flush=True)
-    print(f"perfect square: {judge.describe()}", flush=True)
-    print(f"serving {url(sock)}  (Ctrl-C stops it)", flush=True)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     try:
-        server.run(sockets=[sock])  # uvicorn stops on SIGINT/SIGTERM, then raises the signal again
-    except KeyboardInterrupt:
-        pass
+        classifier = predict.select_classifier(model, model_uri)
+        judge = predict.square_judge()
+        models = Models(classifier, choices(classifier))
+        app = create_app(models, judge)
+        info = models.described(key(classifier))
+        chosen = f"; {classifier.why}" if classifier.why else ""
+        print(f"digit model: {info['name']} ({classifier.source}{chosen})", flush=True)
+        print(f"perfect square: {judge.describe()}", flush=True)
+        print(f"serving {url(sock)}  (Ctrl-C stops it)", flush=True)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
+        try:
+            server.run(sockets=[sock])  # uvicorn stops on SIGINT/SIGTERM, then raises the signal again
+        except KeyboardInterrupt:
+            pass
     finally:
         sock.close()
     print("stopped", flush=True)
