@@ -30,8 +30,8 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
 from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, Response
 
 from mnistflow import paths, predict
 from mnistflow.errors import UserError
@@ -139,9 +139,9 @@ def _registry_info(uri: str) -> dict[str, Any]:
         elif uri.startswith("runs:/"):
             run_id = uri[len("runs:/") :].split("/", 1)[0]
         if run_id:
-            metrics = client.get_run(run_id).data.metrics
-            info.setdefault("val_acc", None)
-            info["val_acc"] = info["val_acc"] if info["val_acc"] is not None else _number(metrics.get("acc/val"))
+            metrics = client.get_run(run_id).data.metrics  # the last epoch's (tracking.metric_name)
+            if info.get("val_acc") is None:
+                info["val_acc"] = _number(metrics.get("acc/val"))
             info["test_acc"] = _number(metrics.get("acc/test"))
     return info
 
@@ -208,7 +208,10 @@ class Models:
             raise InputError(f"unknown model {which!r}; the server offers {', '.join(self.offered)} (GET /api/models)")
         with self._lock:  # one load per model, however many requests ask at once
             if which not in self._loaded:
-                classifier = self.loader(which)
+                try:
+                    classifier = self.loader(which)
+                except UserError as exc:  # gone or broken since start-up: say so, keep serving the others
+                    raise InputError(f"the model {which} cannot be used now: {exc}", 503) from None
                 self._loaded[which] = (classifier, describe(classifier))
             return self._loaded[which]
 
@@ -235,18 +238,21 @@ def label(which: str) -> str:
 # --- answering -------------------------------------------------------------------------------------
 
 
-def picture_size(data: bytes) -> tuple[int, int] | None:
-    """The picture's width and height from its header (nothing decoded); None when Pillow does
-    not know it as a picture (then reading it says why). A decompression bomb is too large."""
+def check_size(data: bytes, name: str) -> None:
+    """Refuse (413) a picture of more than :data:`MAX_PIXELS` pixels, from its header (nothing
+    is decoded). A body Pillow does not know as a picture passes: reading it says why."""
     from PIL import Image, UnidentifiedImageError
 
+    too_large = f"{name}: the picture is {{}}, more than {MAX_PIXELS:,} in all; send a smaller one"
     try:
         with Image.open(io.BytesIO(data)) as image:
-            return image.size
+            width, height = image.size
     except Image.DecompressionBombError:
-        return (sys.maxsize, 1)
+        raise InputError(too_large.format("too large to decode"), 413) from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
-        return None
+        return
+    if width * height > MAX_PIXELS:
+        raise InputError(too_large.format(f"{width}×{height} pixels"), 413)
 
 
 def mnist_from_bytes(data: bytes, name: str) -> np.ndarray:
@@ -254,14 +260,7 @@ def mnist_from_bytes(data: bytes, name: str) -> np.ndarray:
     file: it is written to a temporary file and read by :func:`mnistflow.predict.mnist_like`."""
     if not data:
         raise InputError(f"{name}: the request has no picture (an empty body); send the bytes of a PNG or JPEG")
-    size = picture_size(data)
-    if size is not None and size[0] * size[1] > MAX_PIXELS:
-        shown = f"{size[0]}×{size[1]} pixels" if size[0] < sys.maxsize else "too many pixels to decode"
-        raise InputError(
-            f"{name}: the picture is {shown}, more than {MAX_PIXELS:,} in all; send a smaller one (the digit is "
-            f"read at 20 pixels)",
-            413,
-        )
+    check_size(data, name)
     with tempfile.TemporaryDirectory(prefix="mnistflow-serve-") as folder:
         path = Path(folder) / "picture"
         path.write_bytes(data)
