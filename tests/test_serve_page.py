@@ -29,7 +29,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from conftest import ROOT, VENV_BIN, base_env, cnn_model, synthetic_digits, training
-from mnistflow import checkpoint, predict
+from mnistflow import checkpoint, predict, serve
 from mnistflow.data.prepare import Split, Splits
 from mnistflow.models import build_model, cnn_spec
 from mnistflow.tasks import MULTICLASS
@@ -331,7 +331,7 @@ def test_the_page_says_what_is_wrong_with_bad_input(project: Path, server, page)
     before = page.read()["asked"]
     page.send("DOM.setFileInputFiles", {"nodeId": upload, "files": [str(project / "notes.png")]})
     shown = page.answer(before)
-    assert shown["error"].startswith("the picture: not an image Pillow can read") and shown["digit"] is None
+    assert shown["error"].startswith("notes.png: not an image Pillow can read") and shown["digit"] is None
     # A picture uploaded: answered as `mnistflow predict` answers the file.
     (project / "upload.png").write_bytes(png(picture(STROKES[4])))
     before = page.read()["asked"]
@@ -352,3 +352,17 @@ def test_ctrl_c_stops_the_server(server):
     )
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url, timeout=5)
+
+
+def test_a_picked_model_that_cannot_be_loaded_is_a_503_and_an_unoffered_one_a_400():
+    default = predict.Classifier("tiny", "tiny.pt", lambda images: np.full((len(images), 10), 0.1))
+    models = serve.Models(default, ["tiny.pt", "models/gone.pt"])
+    assert models.get(None)[0] is default and models.get("tiny.pt")[1]["name"] == "tiny"
+    with pytest.raises(
+        serve.InputError, match=r"^the model models/gone\.pt cannot be used now: models/gone\.pt is"
+    ) as e:
+        models.get("models/gone.pt")
+    assert e.value.status == 503
+    with pytest.raises(serve.InputError, match=r"^unknown model '/etc/passwd'; the server offers tiny\.pt, ") as e:
+        models.get("/etc/passwd")
+    assert e.value.status == 400

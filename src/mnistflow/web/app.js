@@ -149,7 +149,7 @@ async function ask() {
     const response = await fetch(`/api/predict${query}`, { method: "POST", headers: { "Content-Type": type }, body: data });
     const answer = await response.json().catch(() => ({ error: `the server answered ${response.status} without a reason` }));
     if (number !== asked) return;
-    if (!response.ok) failed(answer.error || `the server answered ${response.status}`);
+    if (!response.ok) failed(named(answer.error || `the server answered ${response.status}`));
     else render(answer);
     done(number);
   } catch (error) {
@@ -160,6 +160,11 @@ async function ask() {
   } finally {
     inFlight = false;
   }
+}
+
+// The server names an uploaded file "the picture"; the user knows it by its name.
+function named(message) {
+  return input.kind === "upload" ? message.replace(/^the picture:/, `${input.file.name}:`) : message;
 }
 
 function percent(p) {
