@@ -1,17 +1,17 @@
 #!/usr/bin/env python3
-"""Start `mnistflow serve`, draw a digit on its page in headless Chromium with the mouse, and
-save a screenshot of the answer (README's docs/serve.png).
+"""Start `mnistflow serve`, draw digits on its page in headless Chromium with the mouse, check
+what it reads, and save a screenshot of the answer (README's docs/serve.png).
 
-    python scripts/screenshot_serve.py --digit 3 --out docs/serve.png
+    python scripts/screenshot_serve.py --digit 3 7 0 --out docs/serve.png
     python scripts/screenshot_serve.py --digit 7 --out /tmp/seven.png -- --model lenet5
     python scripts/screenshot_serve.py --digit 0 -- --model-uri models:/mnist-deepcnn@champion
 
 Arguments after ``--`` go to `mnistflow serve` (which model). The server runs from the current
 folder (the project), on 127.0.0.1 and a free port, and is stopped with Ctrl-C (SIGINT) at the
 end; the browser reaches that server only (every other host is unreachable). Prints the page's
-answer as one JSON line. Exit status 1 when the page shows no answer or an error, 2 when there
-is no browser. The page driver (:class:`Page`, :func:`draw_digit`, :func:`start_server`) is
-what tests/test_serve_page.py uses too.
+answer to each digit as one JSON line and one line saying what it read. Exit status 1 when the
+page shows an error or reads a digit as another, 2 when there is no browser. The page driver
+(:class:`Page`, :func:`draw_digit`, :func:`start_server`) is what tests/test_serve_page.py uses.
 """
 
 from __future__ import annotations
@@ -326,7 +326,14 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ours, server_args = (argv[: argv.index("--")], argv[argv.index("--") + 1 :]) if "--" in argv else (argv, [])
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--digit", type=int, choices=range(10), default=3, help="the digit to draw (default 3)")
+    parser.add_argument(
+        "--digit",
+        type=int,
+        nargs="+",
+        choices=range(10),
+        default=[3],
+        help="the digits to draw, one after another (default 3); the screenshot shows the first",
+    )
     parser.add_argument("--out", type=Path, default=Path("docs/serve.png"), help="the screenshot (PNG)")
     parser.add_argument("--browser", help="the Chromium executable (default: the first found on PATH)")
     args = parser.parse_args(ours)
@@ -336,23 +343,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     proc, url = start_server(server_args)
+    answers = []
     try:
         page = Page(browser)
         try:
             page.open(url)
-            shown = draw_digit(page, args.digit)
-            page.tools.pump(0.5)  # the bars' last paint
-            page.screenshot(args.out)
+            for i, digit in enumerate(args.digit):
+                answers.append({"drawn": digit, **draw_digit(page, digit)})
+                if i == 0:
+                    page.tools.pump(0.5)  # the bars' last paint
+                    page.screenshot(args.out)
         finally:
             page.close()
     finally:
-        status, _ = stop_server(proc)
-    print(json.dumps({"url": url, "drawn": args.digit, **shown}))
-    if shown["error"] or shown["digit"] is None:
-        print(f"error: the page shows no answer: {shown['error'] or shown['status']}", file=sys.stderr)
-        return 1
-    print(f"{args.out}: drew {args.digit}, the page answers {shown['digit']} ({shown['about'].get('model')})")
-    return 0
+        stop_server(proc)
+    wrong = 0
+    for shown in answers:
+        print(json.dumps({"url": url, **shown}))
+        if shown["error"] or shown["digit"] is None:
+            print(f"error: drew {shown['drawn']}, the page shows no answer: {shown['error'] or shown['status']}")
+            wrong += 1
+            continue
+        read = "" if shown["digit"] == shown["drawn"] else "  WRONG"
+        wrong += bool(read)
+        print(f"drew {shown['drawn']}, the page answers {shown['digit']} ({shown['about'].get('model')}){read}")
+    print(f"{args.out}: the page after drawing {args.digit[0]}")
+    return 1 if wrong else 0
 
 
 if __name__ == "__main__":
