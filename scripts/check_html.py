@@ -175,7 +175,7 @@ class DevTools:
             # No network at all: every connection (loopback included, unless ``loopback``) goes to
             # a dead proxy, and no host name resolves. file: and data: pages are not affected.
             "--proxy-server=127.0.0.1:9",
-            "--proxy-bypass-list=<loopback>" if loopback else "--proxy-bypass-list=<-loopback>",
+            *([] if loopback else ["--proxy-bypass-list=<-loopback>"]),  # loopback bypasses proxies by default
             "--host-resolver-rules=MAP * ~NOTFOUND" + (", EXCLUDE localhost, EXCLUDE 127.0.0.1" if loopback else ""),
             f"--user-data-dir={self.profile}",
             f"--window-size={width},{height}",
