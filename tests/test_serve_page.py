@@ -2,9 +2,10 @@
 
 The fixture trains a tiny LeNet-5 on generated digits (a few seconds) and saves it as the
 project's models/lenet5.pt with its metrics files, beside an untrained models/deepcnn.pt (a
-second model for the picker), in a project folder whose reports/summary.json names lenet5 best;
-then starts `mnistflow serve` there as a user does (no model named: the default choice), on
-127.0.0.1 and a free port. The API tests post pictures, arrays and bad input; the browser tests
+second model for the picker) and an untrained models/square.pt (the yes/no model), in a
+project folder whose reports/summary.json names lenet5 best; then starts `mnistflow serve`
+there as a user does (no model named: the default choice), on 127.0.0.1 and a free port.
+The API tests post pictures, arrays and bad input; the browser tests
 (skipped without Chromium; CI installs it) draw on the page with real mouse events through
 scripts/screenshot_serve.py's DevTools driver, with every host but this machine unreachable.
 The last test stops the server with Ctrl-C. About 40 s on 2 cores.
@@ -32,7 +33,7 @@ from conftest import ROOT, VENV_BIN, base_env, cnn_model, synthetic_digits, trai
 from mnistflow import checkpoint, predict, serve
 from mnistflow.data.prepare import Split, Splits
 from mnistflow.models import build_model, cnn_spec
-from mnistflow.tasks import MULTICLASS
+from mnistflow.tasks import MULTICLASS, square_task
 from mnistflow.training import fit, seed_everything
 from scripts.check_html import BrowserError, find_browser
 from scripts.screenshot_serve import STROKES, Page, draw_digit, start_server, stop_server
@@ -58,6 +59,12 @@ def project(tmp_path_factory) -> Path:
     checkpoint.save(root / "models/lenet5.pt", model.cpu(), arch, kwargs, MULTICLASS, {"model": "lenet5", **extra})
     untrained = build_model(arch, kwargs)
     checkpoint.save(root / "models/deepcnn.pt", untrained, arch, kwargs, MULTICLASS, {"model": "deepcnn", **extra})
+    # The yes/no model, untrained: the page shows its probability beside the digit.
+    arch, kwargs = cnn_spec(cnn_model(channels=(4, 8), dense=(32, 16)), n_outputs=1)
+    square = square_task((0, 1, 4, 9)).with_threshold(0.45)
+    checkpoint.save(
+        root / "models/square.pt", build_model(arch, kwargs), arch, kwargs, square, {"model": "square", **extra}
+    )
     (root / "metrics").mkdir()
     (root / "metrics/lenet5-train.json").write_text(json.dumps({"val_acc": last["val_acc"], "test_acc": 0.5}))
     (root / "metrics/lenet5.json").write_text(json.dumps({"accuracy": last["test_acc"]}))
@@ -190,7 +197,7 @@ def test_the_api_answers_as_mnistflow_predict(project: Path, server):
     assert other["predictions"][0]["top"] != answers["seven.png"]["predictions"][0]["top"]
 
 
-def test_bad_input_is_a_4xx_with_one_line_and_the_server_goes_on(server, tmp_path):
+def test_bad_input_is_a_4xx_with_one_line_and_the_server_goes_on(server):
     _, url = server
     huge = png(Image.new("1", (8000, 8000), 1))  # 64 million pixels in a small file
     cases = [
@@ -289,6 +296,9 @@ def test_drawing_on_the_page_answers_as_the_api_and_the_command(project: Path, s
         # ... and through `mnistflow predict`, from the file.
         (project / f"drawn-{digit}.png").write_bytes(drawing)
         assert predict_file(project, f"drawn-{digit}.png")["top"] == expected["top"]
+    square = answer["predictions"][0]["square"]
+    yes = "yes" if square["answer"] else "no"
+    assert shown["square"] == f"Perfect square: {yes} (probability {square['probability']:.1%}, yes from 45.0%)"
     assert shown["about"]["model"] == "lenet5" and shown["about"]["checkpoint"] == "models/lenet5.pt"
     val_acc = json.loads((project / "metrics/lenet5-train.json").read_text())["val_acc"]
     assert shown["about"]["validation-accuracy"] == f"{val_acc:.2%}"
