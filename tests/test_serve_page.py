@@ -5,10 +5,10 @@ project's models/lenet5.pt with its metrics files, beside an untrained models/de
 second model for the picker) and an untrained models/square.pt (the yes/no model), in a
 project folder whose reports/summary.json names lenet5 best; then starts `mnistflow serve`
 there as a user does (no model named: the default choice), on 127.0.0.1 and a free port.
-The API tests post pictures, arrays and bad input; the browser tests
-(skipped without Chromium; CI installs it) draw on the page with real mouse events through
+The API tests post pictures, arrays and bad input; the browser tests (skipped without
+Chromium; CI installs it) draw on the page with real mouse events through
 scripts/screenshot_serve.py's DevTools driver, with every host but this machine unreachable.
-The last test stops the server with Ctrl-C. About 40 s on 2 cores.
+The last test stops the server with Ctrl-C. About 50 s on 2 busy cores.
 """
 
 from __future__ import annotations
@@ -356,7 +356,7 @@ def test_ctrl_c_stops_the_server(server):
     proc, url = server
     status, printed = stop_server(proc)
     assert status == 0 and printed[-1] == "stopped", printed
-    assert printed[0].startswith("digit model: lenet5 (models/lenet5.pt") and printed[2].startswith(f"serving {url}")
+    assert printed[0].startswith("digit: lenet5 (models/lenet5.pt") and printed[2].startswith(f"serving {url}")
     with pytest.raises(urllib.error.URLError):
         urllib.request.urlopen(url, timeout=5)
 

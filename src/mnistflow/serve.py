@@ -437,10 +437,7 @@ def serve(host: str, port: int, model: str | None = None, model_uri: str | None 
         judge = predict.square_judge()
         models = Models(classifier, choices(classifier))
         app = create_app(models, judge)
-        info = models.described(key(classifier))
-        chosen = f"; {classifier.why}" if classifier.why else ""
-        print(f"digit model: {info['name']} ({classifier.source}{chosen})", flush=True)
-        print(f"perfect square: {judge.describe()}", flush=True)
+        print(predict.to_text([], classifier, judge), flush=True)  # which models answer, as `predict` says it
         print(f"serving {url(sock)}  (Ctrl-C stops it)", flush=True)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
         try:
