@@ -111,6 +111,8 @@ STROKES: dict[int, list[list[tuple[float, float]]]] = {
     ],
 }
 
+MOUSE = ("mousePressed", "mouseMoved", "mouseReleased")
+
 # What the page shows, read from its elements (the values the bars and texts were drawn from).
 READ_JS = r"""
 (() => {
@@ -186,15 +188,22 @@ class Page:
             },
         )
 
-    def stroke(self, points: list[tuple[float, float]], step: float = 6.0) -> None:
-        """Press the left button at the first point, move through the others in steps of
-        ``step`` CSS pixels, release at the last: real mouse events, as a user drawing."""
-        self.mouse("mousePressed", *points[0])
+    def touch(self, kind: str, x: float, y: float) -> None:
+        points = [] if kind == "touchEnd" else [{"x": x, "y": y}]
+        self.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    def stroke(self, points: list[tuple[float, float]], step: float = 6.0, touch: bool = False) -> None:
+        """Press the left button (or a finger, ``touch``) at the first point, move through the
+        others in steps of ``step`` CSS pixels, lift at the last: real input events, as a user
+        drawing."""
+        press, move, lift = ("touchStart", "touchMove", "touchEnd") if touch else MOUSE
+        event = self.touch if touch else self.mouse
+        event(press, *points[0])
         for (x0, y0), (x1, y1) in zip(points, points[1:]):
             n = max(1, int(((x1 - x0) ** 2 + (y1 - y0) ** 2) ** 0.5 / step))
             for i in range(1, n + 1):
-                self.mouse("mouseMoved", x0 + (x1 - x0) * i / n, y0 + (y1 - y0) * i / n)
-        self.mouse("mouseReleased", *points[-1])
+                event(move, x0 + (x1 - x0) * i / n, y0 + (y1 - y0) * i / n)
+        event(lift, *points[-1])
 
     def read(self) -> dict:
         return self.evaluate(READ_JS)
@@ -260,9 +269,9 @@ def smooth(points: list[tuple[float, float]], per: int = 8) -> list[tuple[float,
     return out
 
 
-def draw_digit(page: Page, digit: int, clear: bool = True) -> dict:
-    """Clear the canvas, draw ``digit`` (:data:`STROKES`) with the mouse, and return what the
-    page shows once it has answered the last stroke."""
+def draw_digit(page: Page, digit: int, clear: bool = True, touch: bool = False) -> dict:
+    """Clear the canvas, draw ``digit`` (:data:`STROKES`) with the mouse (or a finger, ``touch``),
+    and return what the page shows once it has answered the last stroke."""
     if clear:
         page.evaluate("document.getElementById('clear').click()")
     box = page.evaluate(
@@ -272,7 +281,7 @@ def draw_digit(page: Page, digit: int, clear: bool = True) -> dict:
     left, top, width, height = box
     before = page.read()["asked"]
     for line in STROKES[digit]:
-        page.stroke([(left + x * width, top + y * height) for x, y in smooth(line)])
+        page.stroke([(left + x * width, top + y * height) for x, y in smooth(line)], touch=touch)
     return page.answer(before)
 
 

@@ -6,7 +6,7 @@ second model for the picker) and an untrained models/square.pt (the yes/no model
 project folder whose reports/summary.json names lenet5 best; then starts `mnistflow serve`
 there as a user does (no model named: the default choice), on 127.0.0.1 and a free port.
 The API tests post pictures, arrays and bad input; the browser tests (skipped without
-Chromium; CI installs it) draw on the page with real mouse events through
+Chromium; CI installs it) draw on the page with real mouse and touch events through
 scripts/screenshot_serve.py's DevTools driver, with every host but this machine unreachable.
 The last test stops the server with Ctrl-C. About 50 s on 2 busy cores.
 """
@@ -282,8 +282,8 @@ PICKER = "document.getElementById('model')"
 def test_drawing_on_the_page_answers_as_the_api_and_the_command(project: Path, server, page):
     _, url = server
     page.open(url)
-    for digit in (7, 0):
-        shown = draw_digit(page, digit)
+    for digit, touch in ((7, False), (0, True)):  # with the mouse, then a finger
+        shown = draw_digit(page, digit, touch=touch)
         assert shown["error"] is None and shown["model"] == "models/lenet5.pt", shown
         # The same pixels through the API: the numbers the page drew its bars from.
         drawing = page.canvas_png()
