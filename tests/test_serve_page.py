@@ -68,6 +68,9 @@ def project(tmp_path_factory) -> Path:
     (root / "metrics").mkdir()
     (root / "metrics/lenet5-train.json").write_text(json.dumps({"val_acc": last["val_acc"], "test_acc": 0.5}))
     (root / "metrics/lenet5.json").write_text(json.dumps({"accuracy": last["test_acc"]}))
+    # The untrained one is the worst on every split, whichever the default model is chosen by.
+    (root / "metrics/deepcnn-train.json").write_text(json.dumps({"val_acc": 0.1, "test_acc": 0.1}))
+    (root / "metrics/deepcnn.json").write_text(json.dumps({"accuracy": 0.1}))
     (root / "reports").mkdir()
     (root / "reports/summary.json").write_text(json.dumps({"lenet5": {"accuracy": 0.99}, "deepcnn": {"accuracy": 0.1}}))
     shutil.copy(ROOT / "params.yaml", root / "params.yaml")
@@ -193,7 +196,7 @@ def test_the_api_answers_as_mnistflow_predict(project: Path, server):
 
     # Another model, picked by key: its own answer.
     status, other = post(url, pictures["seven.png"], "image/png", model="models/deepcnn.pt")
-    assert status == 200 and other["model"]["name"] == "deepcnn" and other["model"]["val_acc"] is None
+    assert status == 200 and other["model"]["name"] == "deepcnn" and other["model"]["val_acc"] == 0.1
     assert other["predictions"][0]["top"] != answers["seven.png"]["predictions"][0]["top"]
 
 
