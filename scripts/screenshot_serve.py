@@ -136,9 +136,10 @@ READ_JS = r"""
 
 
 class Page:
-    """One tab of a headless Chromium that reaches only servers on this machine."""
+    """One tab of a headless Chromium that reaches only servers on this machine; it answers for
+    ``timeout`` seconds at most (then every call fails: a hung browser cannot hang the caller)."""
 
-    def __init__(self, browser: str, width: int = 980, height: int = 640, timeout: float = 120.0):
+    def __init__(self, browser: str, width: int = 980, height: int = 640, timeout: float = 600.0):
         self.tools = DevTools(browser, width, height, time.monotonic() + timeout, loopback=True)
         try:
             target = self.tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
