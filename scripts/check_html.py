@@ -137,7 +137,9 @@ class BrowserError(Exception):
 class DevTools:
     """A Chromium driven over the DevTools protocol on a pipe (fd 3 in, fd 4 out, NUL-separated JSON)."""
 
-    def __init__(self, exe: str, width: int, height: int, deadline: float):
+    def __init__(self, exe: str, width: int, height: int, deadline: float, loopback: bool = False):
+        """``loopback``: let the page reach servers on this machine (a local server under test);
+        every other host stays unreachable."""
         self.deadline = deadline
         self.profile = tempfile.mkdtemp(prefix="check_html-")
         self.stderr = open(os.path.join(self.profile, "browser-stderr.txt"), "wb")
@@ -170,11 +172,11 @@ class DevTools:
             "--hide-scrollbars",
             "--disable-breakpad",
             "--disable-crash-reporter",
-            # No network at all: every connection (loopback included) goes to a dead proxy, and
-            # no host name resolves. file: and data: pages are not affected.
+            # No network at all: every connection (loopback included, unless ``loopback``) goes to
+            # a dead proxy, and no host name resolves. file: and data: pages are not affected.
             "--proxy-server=127.0.0.1:9",
-            "--proxy-bypass-list=<-loopback>",
-            "--host-resolver-rules=MAP * ~NOTFOUND",
+            *([] if loopback else ["--proxy-bypass-list=<-loopback>"]),  # loopback bypasses proxies by default
+            "--host-resolver-rules=MAP * ~NOTFOUND" + (", EXCLUDE localhost, EXCLUDE 127.0.0.1" if loopback else ""),
             f"--user-data-dir={self.profile}",
             f"--window-size={width},{height}",
             "--remote-debugging-pipe",

@@ -6,7 +6,9 @@ the first version, so alias `champion` names it; `mlflow models serve --env-mana
 serves the champion (docs/operations.md) on 127.0.0.1 and a free
 port; two images posted to /invocations as README shows get the checkpoint's own
 probabilities back; a malformed request gets a 400. The server is always stopped (its whole
-process group). About 45 s on 2 cores, mostly the stages' and the server's imports.
+process group). `mnistflow predict` and `mnistflow serve --model-uri` then read the same
+champion, the page's server naming its version, alias and accuracies. About 60 s on 2 cores,
+mostly the stages' and the servers' imports.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from PIL import Image
 
 from conftest import VENV_BIN, base_env, copy_project, edit_params, wait_for, write_mnist
 from mnistflow import checkpoint
+from scripts.screenshot_serve import start_server, stop_server
 
 pytestmark = pytest.mark.e2e
 
@@ -48,8 +51,8 @@ def request_body(raw_images_gz: Path, first: int, count: int) -> bytes:
     return json.dumps({"inputs": (images[first : first + count] / 255.0).round(4).tolist()}).encode()
 
 
-def post(url: str, body: bytes) -> tuple[int, dict]:
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+def post(url: str, body: bytes, kind: str = "application/json") -> tuple[int, dict]:
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": kind})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status, json.loads(response.read())
@@ -134,13 +137,14 @@ def test_the_registered_model_answers_http_requests(tmp_path):
         images = np.frombuffer(gzip.decompress(raw.read_bytes()), np.uint8, offset=16).reshape(-1, 28, 28)
         Image.fromarray(255 - images[3]).resize((112, 112)).save(project / "digit.png")  # dark on light, 4x
         answers = {}
+        cli_env = {**env, "PYTHONPATH": str(project / "src")}
         for flag in (["--model-uri", champion], ["--model", MODEL]):
             # This copy's code: the venv's `mnistflow` script may be installed from another checkout.
             cli = [str(VENV_BIN / "python"), "-m", "mnistflow", "predict", "--json", *flag, "digit.png"]
             proc = subprocess.run(
                 cli,
                 cwd=project,
-                env={**env, "PYTHONPATH": str(project / "src")},
+                env=cli_env,
                 capture_output=True,
                 text=True,
                 timeout=120,
@@ -153,6 +157,28 @@ def test_the_registered_model_answers_http_requests(tmp_path):
         expected_top = {p["digit"]: p["probability"] for p in by_checkpoint["predictions"][0]["top"]}
         assert list(top) == list(expected_top)  # the same ranking; bf16 (checkpoint) vs float32 (served) values
         np.testing.assert_allclose(list(top.values()), list(expected_top.values()), atol=0.03)
+
+        # `mnistflow serve --model-uri` names the registered version, its alias and accuracies, and offers
+        # the checkpoint too; its answer is `mnistflow predict`'s.
+        page, page_url = start_server(["--model-uri", champion], cwd=project, env=cli_env)
+        try:
+            with urllib.request.urlopen(f"{page_url}api/models", timeout=60) as response:
+                listing = json.loads(response.read())
+            status, served_answer = post(f"{page_url}api/predict", (project / "digit.png").read_bytes(), "image/png")
+        finally:
+            stop_server(page)
+        assert [m["key"] for m in listing["models"]] == [champion, f"models/{MODEL}.pt"]
+        assert status == 200, served_answer
+        trained_metrics = json.loads((project / f"metrics/{MODEL}-train.json").read_text())
+        model_info = served_answer["model"]
+        assert (model_info["registered_model"], model_info["version"], model_info["aliases"]) == (
+            f"mnist-{MODEL}",
+            "1",
+            ["champion"],
+        )
+        assert model_info["val_acc"] == trained_metrics["val_acc"]
+        assert model_info["test_acc"] == pytest.approx(trained_metrics["test_acc"], abs=1e-9)
+        assert served_answer["predictions"][0]["top"] == by_uri["predictions"][0]["top"]
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)

@@ -3,11 +3,12 @@
 Each subcommand is one entry of :data:`COMMANDS`: a :class:`Command` with a one-line help, a
 function that adds its arguments to an ``argparse`` parser, and a function that runs it from
 the parsed arguments and returns the exit status. Adding a command is adding an entry; the
-logic lives in its own module (``predict`` in :mod:`mnistflow.predict`), imported when the
-command runs, so ``mnistflow --help`` stays quick.
+logic lives in its own module (``predict`` in :mod:`mnistflow.predict`, ``serve`` in
+:mod:`mnistflow.serve`), imported when the command runs, so ``mnistflow --help`` stays quick.
 
 Exit status: 0 done, 1 a problem the user can fix (one ``error: …`` line each, no traceback),
-2 a usage error (argparse's message), 130/143 interrupted.
+2 a usage error (argparse's message), 130/143 interrupted (``serve`` stops with 0: Ctrl-C is how
+it ends).
 """
 
 from __future__ import annotations
@@ -38,6 +39,12 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="IMAGE",
         help="pictures of one digit each (PNG, JPEG, …): dark on light or light on dark, any size",
     )
+    _model_arguments(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON document (for scripts) instead of text")
+
+
+def _model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Which digit model answers (``predict`` and ``serve``: the same choice, the same default)."""
     which = parser.add_mutually_exclusive_group()
     which.add_argument(
         "--model",
@@ -51,7 +58,6 @@ def _predict_arguments(parser: argparse.ArgumentParser) -> None:
         help="an MLflow model instead: models:/mnist-deepcnn@champion (the best on validation), "
         "models:/mnist-deepcnn/<version> or runs:/<run id>/model",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON document (for scripts) instead of text")
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -67,11 +73,38 @@ def _predict(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+# --- serve ---------------------------------------------------------------------------------------
+
+
+def _serve_arguments(parser: argparse.ArgumentParser) -> None:
+    _model_arguments(parser)
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="the address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 lets others in)",
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="the port to listen on (default: a free one, printed at start-up)"
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from mnistflow import serve
+
+    serve.serve(args.host, args.port, args.model, args.model_uri)
+    return 0
+
+
 COMMANDS: dict[str, Command] = {
     "predict": Command(
         "read the digit in each image, with its top-3 probabilities and whether it is a perfect square",
         _predict_arguments,
         _predict,
+    ),
+    "serve": Command(
+        "a local web page: draw a digit (or upload a picture) and the model answers; also a JSON API",
+        _serve_arguments,
+        _serve,
     ),
 }
 

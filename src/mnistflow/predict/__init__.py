@@ -22,7 +22,7 @@ from mnistflow.predict.classifiers import (
     square_model,
     validation_accuracies,
 )
-from mnistflow.predict.output import TOP, Prediction, predict, to_json, to_text
+from mnistflow.predict.output import TOP, Prediction, predict, predict_images, to_json, to_text
 from mnistflow.predict.pictures import (
     BOX,
     CENTRE,
@@ -64,6 +64,7 @@ __all__ = [
     "mlflow_classifier",
     "mnist_like",
     "predict",
+    "predict_images",
     "scorer",
     "select_classifier",
     "square_judge",

@@ -54,10 +54,19 @@ def predict(files: Sequence[str | Path], classifier: Classifier, judge: SquareJu
     readable = [r for r in results if r.error is None]
     if not readable:
         return results
-    batch = np.stack(images)
-    proba = classifier.proba(batch)
-    squares, square_proba = judge.answers(proba.argmax(axis=1), batch)
-    for i, result in enumerate(readable):
+    answers = predict_images([r.file for r in readable], np.stack(images), classifier, judge)
+    return [answers.pop(0) if r.error is None else r for r in results]
+
+
+def predict_images(
+    names: Sequence[str], images: np.ndarray, classifier: Classifier, judge: SquareJudge
+) -> list[Prediction]:
+    """:func:`predict` for pictures already made MNIST-like (N×28×28, :func:`to_mnist`), named
+    ``names``: what ``mnistflow serve`` answers a drawing, an upload or an array with."""
+    results = [Prediction(str(name)) for name in names]
+    proba = classifier.proba(images)
+    squares, square_proba = judge.answers(proba.argmax(axis=1), images)
+    for i, result in enumerate(results):
         order = np.argsort(-proba[i], kind="stable")[:TOP]
         result.top = [(int(d), float(proba[i, d])) for d in order]
         result.digit = result.top[0][0]
