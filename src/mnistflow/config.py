@@ -295,6 +295,10 @@ class Training:
     # Label smoothing of the cross-entropy (binary: targets pulled towards 0.5 by half of it).
     label_smoothing: float
 
+    def uses_numpy(self) -> bool:
+        """Whether the from-scratch NumPy engine trains (only a fully connected network's may)."""
+        return False
+
     def problems(self) -> Problems:
         for name in ("epochs", "batch_size", "log_every"):
             if getattr(self, name) < 1:
@@ -322,6 +326,9 @@ class MLPTraining(Training):
     # torch, or numpy: the from-scratch NumPy engine (on the CPU, in float32, without amp,
     # channels_last or label smoothing).
     backend: Literal["torch", "numpy"]
+
+    def uses_numpy(self) -> bool:
+        return self.backend == "numpy"
 
     def problems(self) -> Problems:
         yield from super().problems()
