@@ -154,7 +154,7 @@ def test_numpy_backend_refuses_the_new_families_in_one_line():
     with pytest.raises(ConfigError) as info:
         parse_params(raw)
     assert str(info.value).startswith(
-        "params: ann.train.backend: is numpy, whose from-scratch engine has only the affine g and ReLU, not activation "
+        "params: ann.train.backend: is numpy, whose from-scratch engine has only activation learnable and relu, not activation "
         "rational; set backend: torch."
     )
     assert "\n" not in str(info.value)
@@ -220,17 +220,20 @@ def test_predict_reads_each_familys_checkpoint(model, tmp_path):
 
 
 def test_history_redraws_the_modules_g():
-    from mnistflow.plotting import activation_values
+    from mnistflow.activations import FAMILIES
 
     act = LearnableRational([0.1, 1.1, 0.4, -0.05], [-0.3, 0.02], span=4.0)
     x = torch.linspace(-7, 7, 57)
     row = {**act.coefficients(), "span": 4.0}
     np.testing.assert_allclose(
-        activation_values(row, x.numpy().astype(np.float64)), act(x).detach().numpy(), rtol=1e-5, atol=1e-5
+        FAMILIES["rational"].values(row, x.numpy().astype(np.float64)),
+        act(x).detach().numpy(),
+        rtol=1e-5,
+        atol=1e-5,
     )
     poly = LearnablePolynomial([0.0, 1.2, 0.5, -0.04], span=4.0)
     np.testing.assert_allclose(
-        activation_values({**poly.coefficients(), "span": 4.0}, x.numpy().astype(np.float64)),
+        FAMILIES["polynomial"].values({**poly.coefficients(), "span": 4.0}, x.numpy().astype(np.float64)),
         poly(x).detach().numpy(),
         rtol=1e-5,
         atol=1e-5,
@@ -238,7 +241,7 @@ def test_history_redraws_the_modules_g():
 
 
 def test_coefficients_are_named_alike_in_mlflow_and_the_report():
-    from mnistflow.report import K_KEY, formula
+    from mnistflow.activations import COEFFICIENT as K_KEY, FAMILIES
     from mnistflow.tracking.runs import metric_name
 
     assert [metric_name(c) for c in ("k0", "k3", "b2", "b1_l2", "x_lo_l1", "span")] == [
@@ -250,8 +253,8 @@ def test_coefficients_are_named_alike_in_mlflow_and_the_report():
         "x/span",
     ]
     assert all(K_KEY.fullmatch(key) for key in ("k0", "k5", "b1", "k2_l1")) and not K_KEY.fullmatch("x_lo_l1")
-    assert formula({"k0": 0.1314, "k1": 0.8807}) == "g(x) = 0.1314 + 0.8807·x"
-    assert formula({"k0": 0.0156, "k1": 1.1636, "k2": 0.4715, "k3": -0.0371, "b1": -0.34, "b2": -0.046}) == (
+    assert FAMILIES["learnable"].formula({"k0": 0.1314, "k1": 0.8807}) == "g(x) = 0.1314 + 0.8807·x"
+    assert FAMILIES["rational"].formula({"k0": 0.0156, "k1": 1.1636, "k2": 0.4715, "k3": -0.0371, "b1": -0.34, "b2": -0.046}) == (
         "g(x) = (0.0156 + 1.1636·x + 0.4715·x² - 0.0371·x³) / (1 + softplus(-0.3400·x - 0.0460·x²) - log 2)"
     )
 

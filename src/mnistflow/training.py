@@ -13,7 +13,6 @@ import contextlib
 import math
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mnistflow.activations import NETWORK_COEFFICIENT, family
 from mnistflow.config import MLPTraining, Training
 from mnistflow.data.prepare import Split, Splits
 from mnistflow.errors import Interrupted, UserError
@@ -201,7 +201,8 @@ class TorchEngine:
         """Where the model's activation inputs lie on batch ``x`` (``MLP.preactivation_range``)
         when its activation is a polynomial or rational one; ``{}`` otherwise (the affine g is
         a line, ReLU fixed: their files stay as they were)."""
-        if getattr(self.model, "activation", None) not in ("polynomial", "rational"):
+        activation = getattr(self.model, "activation", None)
+        if activation is None or not family(activation).curved:
             return {}
         return self.model.preactivation_range(x.to(self.device), *PROBE_QUANTILES)
 
@@ -374,7 +375,7 @@ def format_row(row: dict[str, float], epochs: int, seconds: float) -> str:
         f"  loss train {row['train_loss']:.4f} val {row['val_loss']:.4f} test {row['test_loss']:.4f}"
         f"  acc train {row['train_acc']:.2%} val {row['val_acc']:.2%} test {row['test_acc']:.2%}"
     )
-    coefficients = [key for key in row if re.fullmatch(r"[kb]\d+", key)]  # k0, k1, ... (mean over layers)
+    coefficients = [key for key in row if NETWORK_COEFFICIENT.fullmatch(key)]  # k0, k1, ... (mean over layers)
     if coefficients:
         text += "  " + " ".join(f"{key} {row[key]:+.4f}" for key in coefficients)
     if seconds:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from mnistflow import outputs, paths
+from mnistflow.columns import SUMMARY, keys
 from mnistflow.files import read_json, staged, write_csv, write_json
 from mnistflow.plotting import render_summary
 
-SUMMARY_KEYS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss")
+SUMMARY_KEYS = keys(SUMMARY)  # the headline test metrics (mnistflow.columns)
 
 
 def summary_rows(models: list[str]) -> list[dict[str, Any]]:

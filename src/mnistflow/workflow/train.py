@@ -7,12 +7,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnistflow import checkpoint, outputs, paths, tracking, training
+from mnistflow.columns import TRAIN, keys
 from mnistflow.config import Params, Training
 from mnistflow.data.prepare import Splits, load_split, load_splits, relabel
 from mnistflow.errors import UserError
 from mnistflow.evaluation import choose_threshold
 from mnistflow.files import staged, write_csv, write_json
-from mnistflow.models import COEFFICIENT, ModelSpec, build_model, describe, model_spec
+from mnistflow.activations import COEFFICIENT
+from mnistflow.models import ModelSpec, build_model, describe, model_spec
 from mnistflow.tasks import Task
 from mnistflow.training import Diverged, History, NumpyEngine, configure_threads, format_row, seed_everything
 
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
 # training.fit's signature: the loop of one process, or distributed.fit, the same loop of one rank.
 Fit = Callable[..., History]
 
-FINAL_KEYS = ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
+FINAL_KEYS = keys(TRAIN)  # the last epoch's loss and accuracy on each split (mnistflow.columns)
 
 
 def divergence_advice(name: str, exc: Diverged) -> str:
