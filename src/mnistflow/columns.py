@@ -121,6 +121,11 @@ def columns(view: str) -> list[Column]:
     return [column for column in COLUMNS if view in column.views]
 
 
+def sourced(source: str) -> list[Column]:
+    """The columns whose values ``source`` (TEST, TRAINING) holds, in order."""
+    return [column for column in COLUMNS if column.source == source]
+
+
 def keys(view: str) -> tuple[str, ...]:
     """The row keys ``view`` shows, in order."""
     return tuple(column.key for column in columns(view))

@@ -21,7 +21,6 @@ from typing import Any
 from mnistflow import paths
 from mnistflow.activations import COEFFICIENT, NETWORK_COEFFICIENT, model_family
 from mnistflow.columns import (
-    COLUMNS,
     OVERVIEW,
     README,
     SECTION,
@@ -31,6 +30,7 @@ from mnistflow.columns import (
     columns,
     headers,
     meets_bar,
+    sourced,
 )
 from mnistflow.errors import UserError
 from mnistflow.files import read_json, staged
@@ -80,10 +80,10 @@ def results_rows(
         target = (targets or {}).get(model, {})
         seed, bar = target.get("seed_figure"), target.get("bar")
         row: dict[str, Any] = {"model": model, "description": summary[model]["description"]}
-        row.update({c.key: test[c.key] for c in COLUMNS if c.source == TEST and c.key not in PERTURBED_KEYS})
+        row.update({c.key: test[c.key] for c in sourced(TEST) if c.key not in PERTURBED_KEYS})
         row.update({key: test[key] for key in BINARY_KEYS if key in test})
         row.update({key: test[key] for key in PERTURBED_KEYS if key in test})
-        row.update({c.key: train[c.key] for c in COLUMNS if c.source == TRAINING})
+        row.update({c.key: train[c.key] for c in sourced(TRAINING)})
         row.update({key: value for key, value in train.items() if COEFFICIENT.fullmatch(key)})
         row.update(seed_figure=seed, bar=bar)
         rows.append(row)

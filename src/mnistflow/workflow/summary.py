@@ -9,17 +9,13 @@ from mnistflow.columns import SUMMARY, keys
 from mnistflow.files import read_json, staged, write_csv, write_json
 from mnistflow.plotting import render_summary
 
-SUMMARY_KEYS = keys(SUMMARY)  # the headline test metrics (mnistflow.columns)
-
-
 def summary_rows(models: list[str]) -> list[dict[str, Any]]:
     """One row per model: its name, a description of its network and its test metrics."""
     rows = []
     for name in models:
         metrics = read_json(paths.eval_metrics(name))
-        rows.append(
-            {"model": name, "description": outputs.load(name).description, **{k: metrics[k] for k in SUMMARY_KEYS}}
-        )
+        headline = {key: metrics[key] for key in keys(SUMMARY)}  # the headline test metrics (mnistflow.columns)
+        rows.append({"model": name, "description": outputs.load(name).description, **headline})
     return rows
 
 

@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 # training.fit's signature: the loop of one process, or distributed.fit, the same loop of one rank.
 Fit = Callable[..., History]
 
-FINAL_KEYS = keys(TRAIN)  # the last epoch's loss and accuracy on each split (mnistflow.columns)
 
 
 def divergence_advice(name: str, exc: Diverged) -> str:
@@ -125,9 +124,10 @@ def fit_model(
 
 
 def train_metrics(last: dict[str, float], task: Task) -> dict[str, Any]:
-    """metrics/<model>-train.json: the last epoch's row (``FINAL_KEYS``), the learned
-    activation's coefficients and, for a binary task, its decision threshold."""
-    metrics: dict[str, Any] = {"epochs": int(last["epoch"]), **{k: last[k] for k in FINAL_KEYS}}
+    """metrics/<model>-train.json: the last epoch's headline keys (``columns.TRAIN``: loss and
+    accuracy on each split), the learned activation's coefficients and, for a binary task, its
+    decision threshold."""
+    metrics: dict[str, Any] = {"epochs": int(last["epoch"]), **{k: last[k] for k in keys(TRAIN)}}
     metrics.update({k: v for k, v in last.items() if COEFFICIENT.fullmatch(k)})
     if task.binary:
         metrics["threshold"] = task.threshold
