@@ -9,6 +9,7 @@ from mnistflow.columns import SUMMARY, keys
 from mnistflow.files import read_json, staged, write_csv, write_json
 from mnistflow.plotting import render_summary
 
+
 def summary_rows(models: list[str]) -> list[dict[str, Any]]:
     """One row per model: its name, a description of its network and its test metrics."""
     rows = []

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 Fit = Callable[..., History]
 
 
-
 def divergence_advice(name: str, exc: Diverged) -> str:
     """What to change in params.yaml after ``exc``: the learning rate and, for the learned
     activation, the initial k0/k1 (the only cause when it diverged before the first step)."""
