@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import init_section, mlp_model
+from mnistflow.activations import FAMILIES
 from mnistflow.config import ConfigError, parse_params
 from mnistflow.models import build_model, describe, mlp_spec
 from mnistflow.models.activation import LearnablePolynomial, LearnableRational, polynomial, rational, with_tangents
@@ -220,7 +221,6 @@ def test_predict_reads_each_familys_checkpoint(model, tmp_path):
 
 
 def test_history_redraws_the_modules_g():
-    from mnistflow.activations import FAMILIES
 
     act = LearnableRational([0.1, 1.1, 0.4, -0.05], [-0.3, 0.02], span=4.0)
     x = torch.linspace(-7, 7, 57)
@@ -241,7 +241,7 @@ def test_history_redraws_the_modules_g():
 
 
 def test_coefficients_are_named_alike_in_mlflow_and_the_report():
-    from mnistflow.activations import COEFFICIENT as K_KEY, FAMILIES
+    from mnistflow.activations import COEFFICIENT as K_KEY
     from mnistflow.tracking.runs import metric_name
 
     assert [metric_name(c) for c in ("k0", "k3", "b2", "b1_l2", "x_lo_l1", "span")] == [
@@ -314,7 +314,22 @@ def test_an_exploding_polynomial_is_stopped_in_one_line(splits):
 # --- the family registry (activations.FAMILIES): each entry's torch, NumPy and text forms agree ---
 
 
-@pytest.mark.parametrize("name", ["learnable", "polynomial", "rational", "relu"])
+def test_every_activation_module_has_an_entry_in_the_family_registry():
+    import inspect
+
+    from mnistflow.models import activation
+
+    registered = {family.module for family in FAMILIES.values()}
+    for _, cls in inspect.getmembers(activation, inspect.isclass):
+        reference = f"{cls.__module__}:{cls.__name__}"
+        if cls.__module__ == activation.__name__ and issubclass(cls, torch.nn.Module):
+            assert reference in registered, (
+                f"{reference} is an activation without an entry in activations.FAMILIES; add one: "
+                f'"<name>": Family("<name>", "<title>", "{reference}", reads=(...))'
+            )
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
 def test_each_family_is_one_definition(name):
     """From the entry alone: params.yaml accepts it, the network builds with it, its
     coefficients are named as the registry says, and g in NumPy (plots) and as text (report)
@@ -322,7 +337,7 @@ def test_each_family_is_one_definition(name):
     import yaml
 
     from conftest import ROOT
-    from mnistflow.activations import FAMILIES, FAMILY_KEYS
+    from mnistflow.activations import FAMILY_KEYS
 
     g = FAMILIES[name]
     raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))

@@ -392,7 +392,8 @@ class MLPSection:
     train: MLPTraining
 
     def problems(self) -> Problems:
-        if self.train.uses_numpy() and not FAMILIES[self.model.activation].scratch:
+        family = FAMILIES.get(self.model.activation)  # None: MLPModel has said so
+        if self.train.uses_numpy() and family is not None and not family.scratch:
             yield (
                 "train.backend",
                 f"is numpy, whose from-scratch engine has only activation {' and '.join(scratch_families())}, not "

@@ -9,6 +9,7 @@ without re-reading params.yaml (see ``mnistflow.checkpoint``).
 from __future__ import annotations
 
 import importlib
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,9 +60,12 @@ def mlp_spec(model_cfg: MLPModel, init: InitSection, seed: int) -> tuple[str, di
         "activation": model_cfg.activation,
         "dropout": model_cfg.dropout,
     }
+    # The registry's own string, not params.yaml's: a checkpoint pickles it apart from the
+    # logged params (pickle writes one object once), so its bytes stay what they were.
+    arch = sys.intern(model_cfg.arch)
     g = family(model_cfg.activation)
     if not g.learned:
-        return model_cfg.arch, kwargs
+        return arch, kwargs
     generator = torch.Generator().manual_seed(seed)
     n_sets = 1 if model_cfg.share_k == "network" else len(model_cfg.hidden)
     kwargs["share_k"] = model_cfg.share_k
@@ -74,7 +78,7 @@ def mlp_spec(model_cfg: MLPModel, init: InitSection, seed: int) -> tuple[str, di
         kwargs["b_init"] = [draw[model_cfg.degree + 1 :] for draw in draws]
     if "span" in g.reads:
         kwargs["span"] = model_cfg.span
-    return model_cfg.arch, kwargs
+    return arch, kwargs
 
 
 def cnn_spec(cfg: CNNModel, n_outputs: int = 10) -> tuple[str, dict[str, Any]]:
