@@ -7,13 +7,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mnistflow import checkpoint, outputs, paths, tracking, training
+from mnistflow.activations import COEFFICIENT
 from mnistflow.columns import TRAIN, keys
 from mnistflow.config import Params, Training
 from mnistflow.data.prepare import Splits, load_split, load_splits, relabel
 from mnistflow.errors import UserError
 from mnistflow.evaluation import choose_threshold
 from mnistflow.files import staged, write_csv, write_json
-from mnistflow.activations import COEFFICIENT
 from mnistflow.models import ModelSpec, build_model, describe, model_spec
 from mnistflow.tasks import Task
 from mnistflow.training import Diverged, History, NumpyEngine, configure_threads, format_row, seed_everything
