@@ -1,12 +1,14 @@
 """Hash every output of a cheap but complete `dvc repro` of one commit, or compare two such hash files.
 
-    python scripts/compare_outputs.py run COMMIT HASHES.json [--keep DIR]
+    python scripts/compare_outputs.py run COMMIT HASHES.json [--keep DIR] [--set KEY=VALUE ...]
     python scripts/compare_outputs.py diff A.json B.json
 
 `run` clones COMMIT of this repository into a temporary folder, makes every model cheap in the
 copy's params.yaml (a stratified subset of the real MNIST, one epoch each; every stage and every
 model still runs), runs `dvc repro -f` there on $MNIST_MIRROR with its own MLflow store, and
 writes the SHA-256 of each file under data/processed, models, metrics, plots and reports.
+`--set ann.model.activation=rational` changes one more param (a dotted key, a YAML value) in the
+copy, e.g. to take another activation family through every stage.
 `diff` lists the files whose hashes differ (exit status 1 when any does): a refactor that claims
 byte-identical outputs is checked by running `run` on the commit before it and on the one after.
 """
@@ -31,7 +33,8 @@ TRAIN_SUBSET = 3000
 EPOCHS = 1
 
 
-def cheapen(params_file: Path) -> None:
+def cheapen(params_file: Path, settings: list[str]) -> None:
+    import yaml as pyyaml
     from ruamel.yaml import YAML
 
     yaml = YAML()
@@ -42,6 +45,13 @@ def cheapen(params_file: Path) -> None:
     for section in params.values():
         if isinstance(section, dict) and "train" in section and "epochs" in section["train"]:
             section["train"]["epochs"] = EPOCHS
+    for setting in settings:
+        key, _, value = setting.partition("=")
+        *parents, leaf = key.split(".")
+        node = params
+        for parent in parents:
+            node = node[parent]
+        node[leaf] = pyyaml.safe_load(value)
     yaml.dump(params, params_file)
 
 
@@ -54,12 +64,12 @@ def hashes(repo: Path) -> dict[str, str]:
     return found
 
 
-def run(commit: str, out: Path, keep: Path | None) -> None:
+def run(commit: str, out: Path, keep: Path | None, settings: list[str]) -> None:
     work = Path(keep) if keep else Path(tempfile.mkdtemp(prefix="compare-outputs-"))
     repo = work / "project"
     subprocess.run(["git", "clone", "-q", "--no-checkout", str(ROOT), str(repo)], check=True)
     subprocess.run(["git", "-C", str(repo), "checkout", "-q", commit], check=True)
-    cheapen(repo / "params.yaml")
+    cheapen(repo / "params.yaml", settings)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DVC_", "MLFLOW_", "GIT_"))}
     env.update(
         PATH=f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
@@ -101,12 +111,13 @@ def main() -> None:
     run_cmd.add_argument("commit")
     run_cmd.add_argument("out", type=Path)
     run_cmd.add_argument("--keep", type=Path, help="work in this (new) folder and leave it there")
+    run_cmd.add_argument("--set", action="append", default=[], help="KEY=VALUE: one more param for the copy")
     diff_cmd = sub.add_parser("diff")
     diff_cmd.add_argument("a", type=Path)
     diff_cmd.add_argument("b", type=Path)
     args = parser.parse_args()
     if args.command == "run":
-        run(args.commit, args.out, args.keep)
+        run(args.commit, args.out, args.keep, args.set)
     else:
         sys.exit(diff(args.a, args.b))
 
