@@ -10,8 +10,8 @@ A stage then reads only its own section, and dvc.yaml lists exactly those sectio
 The shared sections (download, prepare, init, evaluate, plot) are fields of :class:`Params`.
 Every other top-level section is a model of the pipeline, in :attr:`Params.models`; its kind
 follows from what it holds: ``model.arch`` names the network (an entry of ``ARCHITECTURES``,
-which says its params section type) and a ``positive`` list makes it a yes/no classifier. So a new model is one section here plus
-its entry in dvc.yaml's ``vars: models``.
+which says its params section type) and a ``positive`` list makes it a yes/no classifier. So a
+new model is one section here plus its entry in dvc.yaml's ``vars: models``.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """The results report: one self-contained HTML page, and README's results table, from the same rows.
 
 ``results_rows`` turns the pipeline's files (the summary, each model's test and training
-metrics) into one row per model; ``results_markdown`` prints them as README's table
+metrics) into one row per model; every table formats it by ``mnistflow.columns``.
+``results_markdown`` prints the rows as README's table
 (``scripts/results_table.py``) and ``render_html`` as the page the ``report`` stage writes to
 ``reports/index.html``: every model's test results beside the seed write-ups' figures and the
 bars, the learned k0/k1, each model's PNGs inlined as ``data:`` URIs and the params sections
@@ -60,6 +61,8 @@ ACTIVATION_FIGURES = {
 WIDE = {"misclassified.png"}  # figures given a whole row of the grid (their labels are small)
 COMPARISON = "comparison.png"  # the summary stage's chart, in paths.SUMMARY_IMAGES
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
 # --- rows: the numbers, shared by README's table and the page ------------------------------------
 
 
@@ -105,11 +108,6 @@ def load_results(models: Sequence[str], root: Path = Path(".")) -> list[dict[str
         {m: read_json(root / paths.train_metrics(m)) for m in models},
         paths.pipeline_entries(root / paths.DVC_YAML),
     )
-
-
-def result_cells(row: Mapping[str, Any], view: str = README) -> dict[str, str]:
-    """The row's cells in ``view`` (``columns``), by header, as plain text."""
-    return {column.header: column.cell(row, view) for column in columns(view)}
 
 
 def results_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
