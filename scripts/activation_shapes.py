@@ -22,7 +22,8 @@ sys.path[:0] = [str(Path(__file__).resolve().parent), str(Path(__file__).resolve
 
 from activation_table import family, load  # noqa: E402
 from mnistflow.files import _parse_number  # noqa: E402
-from mnistflow.plotting import _save, _seen_range, activation_values, plt  # noqa: E402
+from mnistflow.activations import FAMILIES  # noqa: E402
+from mnistflow.plotting import _save, _seen_range, plt  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -35,13 +36,15 @@ def history(rev: str) -> list[dict]:
     return [{k: _parse_number(v) for k, v in row.items()} for row in csv.DictReader(io.StringIO(text))]
 
 
-def panel(ax, rows: list[dict], span: float, title: str) -> None:
+def panel(ax, rows: list[dict], activation: str, span: float, title: str) -> None:
     first, last = rows[0], rows[-1]
     layers = [i for i in (1, 2, 3, 4, 5, 6) if f"x_lo_l{i}" in first] or [1]
     for row, style, name in ((first, "--", "start"), (last, "-", f"epoch {int(last['epoch'])}")):
         row = {"span": span, **row}  # histories from before the span column: the experiment's param
         x = np.linspace(*_seen_range(row, layers), 201)
-        ax.plot(x, activation_values(row, x), ls=style, color="tab:blue" if style == "-" else "grey", label=name)
+        ax.plot(
+            x, FAMILIES[activation].values(row, x), ls=style, color="tab:blue" if style == "-" else "grey", label=name
+        )
     ax.axhline(0, color="grey", lw=0.5)
     ax.axvline(0, color="grey", lw=0.5)
     ax.set_title(title, fontsize=9)
@@ -66,7 +69,7 @@ def main() -> None:
             f"{row['name']}: {family(model)}\nval {row['metrics']['val_acc']:.2%}, test "
             f"{row['metrics']['test_acc']:.2%}"
         )
-        panel(ax, history(row["rev"]), float(model.get("span", 0.0)), title)
+        panel(ax, history(row["rev"]), model["activation"], float(model.get("span", 0.0)), title)
     for ax in list(axes.flat)[len(rows) :]:
         ax.axis("off")
     fig.suptitle(

@@ -21,6 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
+from mnistflow.activations import FAMILIES  # noqa: E402
 from mnistflow.experiments import exp_show  # noqa: E402
 
 EPOCH_SECONDS = re.compile(r"^epoch\s+\d+/\d+ .*\((\d+(?:\.\d+)?) s\)$", re.MULTILINE)
@@ -55,10 +56,8 @@ def family(model: dict[str, Any]) -> str:
 
 def n_coefficients(model: dict[str, Any]) -> int:
     """The activation's learned numbers: per set (network: 1, layer: one per hidden layer)."""
-    per_set = {"relu": 0, "learnable": 2, "polynomial": model.get("degree", 1) + 1}.get(model["activation"])
-    if per_set is None:  # rational: numerator k0..km, denominator b1..bn
-        per_set = model["degree"] + 1 + model["denominator"]
-    return per_set * (1 if model.get("share_k", "network") == "network" or not per_set else len(model["hidden"]))
+    names = FAMILIES[model["activation"]].coefficient_names(model.get("degree", 1), model.get("denominator", 0))
+    return len(names) * (1 if model.get("share_k", "network") == "network" else len(model["hidden"]))
 
 
 def epoch_seconds(name: str) -> float | None:

@@ -129,7 +129,7 @@ def bench(model: str, variants: list[list[str]], rounds: int, steps: int) -> Non
 
     from mnistflow.data.augment import make_augmenter
     from mnistflow.models import build_model
-    from mnistflow.training import TorchEngine, as_tensors, configure_threads, epoch_row, seed_everything
+    from mnistflow.training import TorchEngine, as_tensors, configure_threads, evaluate, seed_everything
 
     configure_threads()
     setups = []
@@ -158,7 +158,7 @@ def bench(model: str, variants: list[list[str]], rounds: int, steps: int) -> Non
                 engine.step(xb, y[idx], spec.train.lr * 0.1)
             t_steps = time.perf_counter() - t0
             t0 = time.perf_counter()
-            epoch_row(engine, 0, 0.0, data, spec.task, params.evaluate.batch_size)
+            evaluate(engine, 0, 0.0, data, spec.task, params.evaluate.batch_size)
             t_eval = time.perf_counter() - t0
             epoch = t_steps * len(y) / (n_steps * bs) + t_eval
             if r:  # round 0 warms up

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from conftest import init_section, mlp_model
+from mnistflow.activations import FAMILIES
 from mnistflow.config import ConfigError, parse_params
 from mnistflow.models import build_model, describe, mlp_spec
 from mnistflow.models.activation import LearnablePolynomial, LearnableRational, polynomial, rational, with_tangents
@@ -154,8 +155,8 @@ def test_numpy_backend_refuses_the_new_families_in_one_line():
     with pytest.raises(ConfigError) as info:
         parse_params(raw)
     assert str(info.value).startswith(
-        "params: ann.train.backend: is numpy, whose from-scratch engine has only the affine g and ReLU, not activation "
-        "rational; set backend: torch."
+        "params: ann.train.backend: is numpy, whose from-scratch engine has only activation learnable and relu, not "
+        "activation rational; set backend: torch."
     )
     assert "\n" not in str(info.value)
     assert parse_params(_params(activation="polynomial", degree=3, span=4.0)).models["ann"].model.degree == 3
@@ -220,17 +221,19 @@ def test_predict_reads_each_familys_checkpoint(model, tmp_path):
 
 
 def test_history_redraws_the_modules_g():
-    from mnistflow.plotting import activation_values
 
     act = LearnableRational([0.1, 1.1, 0.4, -0.05], [-0.3, 0.02], span=4.0)
     x = torch.linspace(-7, 7, 57)
     row = {**act.coefficients(), "span": 4.0}
     np.testing.assert_allclose(
-        activation_values(row, x.numpy().astype(np.float64)), act(x).detach().numpy(), rtol=1e-5, atol=1e-5
+        FAMILIES["rational"].values(row, x.numpy().astype(np.float64)),
+        act(x).detach().numpy(),
+        rtol=1e-5,
+        atol=1e-5,
     )
     poly = LearnablePolynomial([0.0, 1.2, 0.5, -0.04], span=4.0)
     np.testing.assert_allclose(
-        activation_values({**poly.coefficients(), "span": 4.0}, x.numpy().astype(np.float64)),
+        FAMILIES["polynomial"].values({**poly.coefficients(), "span": 4.0}, x.numpy().astype(np.float64)),
         poly(x).detach().numpy(),
         rtol=1e-5,
         atol=1e-5,
@@ -238,7 +241,7 @@ def test_history_redraws_the_modules_g():
 
 
 def test_coefficients_are_named_alike_in_mlflow_and_the_report():
-    from mnistflow.report import K_KEY, formula
+    from mnistflow.activations import COEFFICIENT as K_KEY
     from mnistflow.tracking.runs import metric_name
 
     assert [metric_name(c) for c in ("k0", "k3", "b2", "b1_l2", "x_lo_l1", "span")] == [
@@ -250,8 +253,9 @@ def test_coefficients_are_named_alike_in_mlflow_and_the_report():
         "x/span",
     ]
     assert all(K_KEY.fullmatch(key) for key in ("k0", "k5", "b1", "k2_l1")) and not K_KEY.fullmatch("x_lo_l1")
-    assert formula({"k0": 0.1314, "k1": 0.8807}) == "g(x) = 0.1314 + 0.8807·x"
-    assert formula({"k0": 0.0156, "k1": 1.1636, "k2": 0.4715, "k3": -0.0371, "b1": -0.34, "b2": -0.046}) == (
+    assert FAMILIES["learnable"].formula({"k0": 0.1314, "k1": 0.8807}) == "g(x) = 0.1314 + 0.8807·x"
+    rational = {"k0": 0.0156, "k1": 1.1636, "k2": 0.4715, "k3": -0.0371, "b1": -0.34, "b2": -0.046}
+    assert FAMILIES["rational"].formula(rational) == (
         "g(x) = (0.0156 + 1.1636·x + 0.4715·x² - 0.0371·x³) / (1 + softplus(-0.3400·x - 0.0460·x²) - log 2)"
     )
 
@@ -305,3 +309,57 @@ def test_an_exploding_polynomial_is_stopped_in_one_line(splits):
     assert str(caught.value).startswith(
         f"training diverged at epoch 1 of 2, step {caught.value.step}: loss "
     ) and "\n" not in str(caught.value)
+
+
+# --- the family registry (activations.FAMILIES): each entry's torch, NumPy and text forms agree ---
+
+
+def test_every_activation_module_has_an_entry_in_the_family_registry():
+    import inspect
+
+    from mnistflow.models import activation
+
+    registered = {family.module for family in FAMILIES.values()}
+    for _, cls in inspect.getmembers(activation, inspect.isclass):
+        reference = f"{cls.__module__}:{cls.__name__}"
+        if cls.__module__ == activation.__name__ and issubclass(cls, torch.nn.Module):
+            assert reference in registered, (
+                f"{reference} is an activation without an entry in activations.FAMILIES; add one: "
+                f'"<name>": Family("<name>", "<title>", "{reference}", reads=(...))'
+            )
+
+
+@pytest.mark.parametrize("name", list(FAMILIES))
+def test_each_family_is_one_definition(name):
+    """From the entry alone: params.yaml accepts it, the network builds with it, its
+    coefficients are named as the registry says, and g in NumPy (plots) and as text (report)
+    agree with the torch module on random coefficients."""
+    import yaml
+
+    from conftest import ROOT
+    from mnistflow.activations import FAMILY_KEYS
+
+    g = FAMILIES[name]
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    keys = {"degree": 3, "denominator": 2, "span": 4.0}
+    raw["ann"]["model"].update(
+        activation=name, **{key: keys[key] if key in g.reads else neutral for key, neutral in FAMILY_KEYS.items()}
+    )
+    raw["ann"]["train"]["backend"] = "torch"
+    model_cfg = parse_params(raw).models["ann"].model
+    arch, kwargs = mlp_spec(model_cfg, parse_params(raw).init, seed=0)
+    net = build_model(arch, kwargs)
+    assert describe(arch, kwargs) == f"MLP 256-128, {g.describe(kwargs)}"
+    names = g.coefficient_names(model_cfg.degree, model_cfg.denominator)
+    assert list(net.scalars()) == names, f"FAMILIES[{name!r}]: the module's coefficients are not {names}"
+    if not g.learned:
+        return
+    module = g.module_class()
+    coefficients = dict(zip(names, torch.linspace(-0.4, 0.9, len(names)).tolist()))
+    k, b = g.coefficients(coefficients)
+    act = module.build(k, b, model_cfg.span)
+    row = {**act.coefficients(), "span": model_cfg.span}
+    x = torch.linspace(-6, 6, 49)
+    np.testing.assert_allclose(g.values(row, x.numpy().astype(np.float64)), act(x).detach().numpy(), atol=1e-5)
+    text = g.formula(row)
+    assert text.startswith("g(x) = ") and all(f"{abs(v):.4f}" in text for v in row.values() if v != row["span"])

@@ -91,3 +91,71 @@ def test_checkpoint_round_trip_rebuilds_identical_model(tmp_path):
     assert rebuilt.acts[0].k1.item() == model.acts[0].k1.item() == torch.tensor(0.77).item() and not list(
         tmp_path.glob(".*tmp*")
     )
+
+
+# --- the architecture registry (config.ARCHITECTURES): every network in it, each entry working ---
+
+
+def _networks() -> list[type]:
+    """Every network class the models package defines: an nn.Module subclass whose module is
+    one of mnistflow.models' and that is not an activation or a base class of another."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import mnistflow.models as package
+
+    classes = []
+    for info in pkgutil.iter_modules(package.__path__):
+        module = importlib.import_module(f"mnistflow.models.{info.name}")
+        for _, cls in inspect.getmembers(module, inspect.isclass):
+            if cls.__module__ == module.__name__ and issubclass(cls, torch.nn.Module):
+                classes.append(cls)
+    bases = {base for cls in classes for base in cls.__mro__[1:]}
+    return [cls for cls in classes if cls not in bases and not cls.__module__.endswith(".activation")]
+
+
+def test_every_network_class_has_an_entry_in_the_architecture_registry():
+    from mnistflow.config import ARCHITECTURES
+
+    registered = {entry.network for entry in ARCHITECTURES.values()}
+    for cls in _networks():
+        reference = f"{cls.__module__}:{cls.__name__}"
+        assert reference in registered, (
+            f"{reference} is a network without an entry in config.ARCHITECTURES; add one: "
+            f'"<arch>": Architecture("<title>", <its params section type>, "{reference}")'
+        )
+
+
+def test_each_architecture_builds_from_its_section_and_is_described_by_its_title():
+    """Every entry's network, built from a params.yaml section of its section type with
+    ``model.arch`` set to its name, maps a batch of digits to logits."""
+    import dataclasses
+
+    import yaml
+
+    from conftest import ROOT
+    from mnistflow.config import ARCHITECTURES, model_section_type, parse_params
+    from mnistflow.models import model_spec
+
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    for arch, entry in ARCHITECTURES.items():
+        assert dataclasses.is_dataclass(entry.section) and entry.title, f"ARCHITECTURES[{arch!r}]: {entry}"
+        template = next(
+            (
+                name
+                for name, section in raw.items()
+                if isinstance(section, dict)
+                and "model" in section
+                and "positive" not in section
+                and model_section_type(section) is entry.section
+            ),
+            None,
+        )
+        assert template, f"params.yaml has no section of {entry.section.__name__} to build {arch!r} from"
+        section = {**raw[template], "model": {**raw[template]["model"], "arch": arch}}
+        params = parse_params({**raw, template: section})
+        spec = model_spec(template, params)
+        model = build_model(spec.arch, spec.kwargs)
+        assert model(torch.zeros(2, 28, 28)).shape == (2, 10), arch
+        assert describe(spec.arch, spec.kwargs).startswith(f"{entry.title} "), arch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnistflow.activations import FAMILIES
 from mnistflow.plotting import render_all, render_summary
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -49,6 +50,7 @@ def draw(tmp_path, name, with_k, n_classes, workers=1):
         12,
         tmp_path / name,
         "test",
+        FAMILIES["learnable"] if with_k else None,  # the family its params name (relu: no figures of g)
         workers,
     )
 

@@ -25,7 +25,7 @@ import pytest  # noqa: E402
 import yaml  # noqa: E402
 
 from conftest import BROWSER  # noqa: E402
-from mnistflow import paths, report  # noqa: E402
+from mnistflow import columns, paths, report  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECK_HTML = ROOT / "scripts" / "check_html.py"
@@ -206,7 +206,7 @@ class Page(HTMLParser):
 
 
 def test_a_bar_keeps_the_decimals_it_was_written_with():
-    assert [report.bar_text(b) for b in (0.92, 0.988, 0.9925, 0.997)] == ["92.0%", "98.8%", "99.25%", "99.7%"]
+    assert [columns.bar_text(b) for b in (0.92, 0.988, 0.9925, 0.997)] == ["92.0%", "98.8%", "99.25%", "99.7%"]
 
 
 def test_readme_table_keeps_its_format_and_numbers():
@@ -301,10 +301,49 @@ def test_overview_table_is_readmes_table(tree: Path):
     text = report.build_report(MODELS, tree)
     html_rows = Page(text).rows
     markdown = report.results_markdown(report.load_results(MODELS, tree)).splitlines()
-    assert html_rows[0] == [*report.COLUMNS[:5], "meets bar", *report.COLUMNS[5:]]
+    assert html_rows[0] == columns.headers(columns.OVERVIEW)
+    assert columns.headers(columns.README) == [h for h in html_rows[0] if h != "meets bar"]
     for html_row, line in zip(html_rows[1:], markdown[2:], strict=True):
         cells = [c.strip().strip("`").strip("*") for c in line.strip("|").split("|")]
         assert html_row[:5] + html_row[6:] == cells
+
+
+def test_a_new_column_is_one_entry_that_every_view_shows(tree: Path, monkeypatch):
+    """One more entry in columns.COLUMNS (Matthews' correlation, a key of the test metrics) and
+    README's table, the page's overview and model sections, the summary's and the train
+    stage's headline keys show it (or not) as its views say, with nothing else edited."""
+    from mnistflow.workflow.train import train_metrics
+    from mnistflow.tasks import MULTICLASS
+
+    for model in MODELS:
+        metrics = json.loads((tree / f"metrics/{model}.json").read_text())
+        write_json(tree / f"metrics/{model}.json", {**metrics, "mcc": 0.5 + MODELS.index(model) / 8})
+    mcc = columns.Column(
+        "mcc", "MCC", lambda row: f"{row['mcc']:.3f}", frozenset({columns.README, columns.OVERVIEW}), columns.TEST
+    )
+    f1 = [c.key for c in columns.COLUMNS].index("f1")
+    monkeypatch.setattr(columns, "COLUMNS", (*columns.COLUMNS[: f1 + 1], mcc, *columns.COLUMNS[f1 + 1 :]))
+
+    markdown = report.results_markdown(report.load_results(MODELS, tree)).splitlines()
+    assert (
+        markdown[0].startswith("| model | architecture | test accuracy |") and "| F1 | MCC | ROC-AUC |" in markdown[0]
+    )
+    assert [line.split(" | ")[7] for line in markdown[2:]] == ["0.500", "0.625", "0.750"]
+    page = Page(report.build_report(MODELS, tree))
+    assert page.rows[0][8] == "MCC" and [row[8] for row in page.rows[1:]] == ["0.500", "0.625", "0.750"]
+    assert "<th>MCC</th>" not in report.build_report(MODELS, tree).split('<section id="model-ann">')[1]
+    assert "mcc" not in columns.keys(columns.SUMMARY) and "mcc" not in train_metrics(
+        {"epoch": 3, **{k: 0.5 for k in columns.keys(columns.TRAIN)}}, MULTICLASS
+    )
+
+
+def test_each_view_shows_what_the_columns_say(tree: Path):
+    page = report.build_report(MODELS, tree)
+    section = page.split('<section id="model-mlp">')[1].split("</section>")[0]
+    labels = re.findall(r"<tr><th>([^<]+)</th><td>", section.split("<h3>Parameters</h3>")[0])
+    assert labels == [c.label or c.header for c in columns.columns(columns.SECTION)]
+    assert columns.keys(columns.SUMMARY) == ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss")
+    assert columns.keys(columns.TRAIN) == ("train_loss", "train_acc", "val_loss", "val_acc", "test_loss", "test_acc")
 
 
 def test_script_prints_the_table(tree: Path):

@@ -9,9 +9,9 @@ A stage then reads only its own section, and dvc.yaml lists exactly those sectio
 
 The shared sections (download, prepare, init, evaluate, plot) are fields of :class:`Params`.
 Every other top-level section is a model of the pipeline, in :attr:`Params.models`; its kind
-follows from what it holds: ``model.arch`` names the network (``mlp``, ``lenet5``, ``deepcnn``)
-and a ``positive`` list makes it a yes/no classifier. So a new model is one section here plus
-its entry in dvc.yaml's ``vars: models``.
+follows from what it holds: ``model.arch`` names the network (an entry of ``ARCHITECTURES``,
+which says its params section type) and a ``positive`` list makes it a yes/no classifier. So a
+new model is one section here plus its entry in dvc.yaml's ``vars: models``.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from typing import Any, ClassVar, Literal
 
 import yaml
 
+from mnistflow.activations import FAMILIES, FAMILY_KEYS, scratch_families
 from mnistflow.errors import UserError
 
 MNIST_FILES = (
@@ -169,19 +170,12 @@ class InitSection:
 class MLPModel:
     """The architecture of a fully connected network (``ann.model``, ``mlp.model``)."""
 
-    # Keys that only some activations read, the families that read them, and the value every
-    # other activation must leave them at (mnistflow.models.activation has the formulas).
-    FAMILY_KEYS: ClassVar[Mapping[str, tuple[tuple[str, ...], Any]]] = {
-        "degree": (("polynomial", "rational"), 1),
-        "denominator": (("rational",), 0),
-        "span": (("polynomial", "rational"), 0.0),
-    }
-
-    # The network: always mlp here (the convolutional ones are CNNModel's).
-    arch: Literal["mlp"]
-    # learnable: hidden activations g(x) = k0 + k1*x with k0, k1 trained; polynomial: k0 + k1*x
-    # + ... + kd*x^d; rational: P(x)/Q(x) (a Padé unit without poles); relu: ReLU with He init.
-    activation: Literal["learnable", "polynomial", "rational", "relu"]
+    # The network: a name in ``ARCHITECTURES`` whose section is MLPSection (mlp).
+    arch: str
+    # A family of ``activations.FAMILIES``. learnable: hidden activations g(x) = k0 + k1*x with
+    # k0, k1 trained; polynomial: k0 + k1*x + ... + kd*x^d; rational: P(x)/Q(x) (a Padé unit
+    # without poles); relu: ReLU with He init.
+    activation: str
     # Hidden layer widths, input side first.
     hidden: tuple[int, ...]
     # network: one set of coefficients shared by every hidden layer; layer: one per hidden layer.
@@ -203,7 +197,10 @@ class MLPModel:
         for i, width in enumerate(self.hidden):
             if width < 1:
                 yield f"hidden.{i}", f"must be a positive width, got {width}"
-        if self.activation == "relu" and self.share_k != "network":
+        if self.activation not in FAMILIES:
+            yield "activation", f"must be one of {', '.join(map(repr, FAMILIES))}, got {self.activation!r}"
+            return
+        if not FAMILIES[self.activation].learned and self.share_k != "network":
             yield (
                 "share_k",
                 f"is {self.share_k!r}, but ReLU has no k0/k1 to share; use network (or activation: learnable)",
@@ -211,21 +208,23 @@ class MLPModel:
         yield from self.family_problems()
 
     def family_problems(self) -> Problems:
-        """Each of ``FAMILY_KEYS`` in range for the families that read it, at its neutral value for the others."""
-        for name, (families, neutral) in self.FAMILY_KEYS.items():
+        """Each of ``activations.FAMILY_KEYS`` in range for the families that read it, at its
+        neutral value for the others."""
+        reads = FAMILIES[self.activation].reads
+        for name, neutral in FAMILY_KEYS.items():
+            families = [f.name for f in FAMILIES.values() if name in f.reads]
             value = getattr(self, name)
-            if self.activation not in families and value != neutral:
+            if name not in reads and value != neutral:
                 yield (
                     name,
                     f"is {value}, but only activation {' or '.join(families)} reads it; set it to {neutral} (or "
                     f"activation: {families[0]})",
                 )
-        if self.activation in ("polynomial", "rational"):
-            if not 1 <= self.degree <= 8:
-                yield "degree", f"must be 1 to 8, got {self.degree}"
-            if self.span < 0:
-                yield "span", f"must be >= 0 (0: no bound), got {self.span}"
-        if self.activation == "rational" and not 1 <= self.denominator <= 8:
+        if "degree" in reads and not 1 <= self.degree <= 8:
+            yield "degree", f"must be 1 to 8, got {self.degree}"
+        if "span" in reads and self.span < 0:
+            yield "span", f"must be >= 0 (0: no bound), got {self.span}"
+        if "denominator" in reads and not 1 <= self.denominator <= 8:
             yield (
                 "denominator",
                 f"must be 1 to 8 for a rational activation (a polynomial has none), got {self.denominator}",
@@ -295,6 +294,10 @@ class Training:
     # Label smoothing of the cross-entropy (binary: targets pulled towards 0.5 by half of it).
     label_smoothing: float
 
+    def uses_numpy(self) -> bool:
+        """Whether the from-scratch NumPy engine trains (only a fully connected network's may)."""
+        return False
+
     def problems(self) -> Problems:
         for name in ("epochs", "batch_size", "log_every"):
             if getattr(self, name) < 1:
@@ -323,6 +326,9 @@ class MLPTraining(Training):
     # channels_last or label smoothing).
     backend: Literal["torch", "numpy"]
 
+    def uses_numpy(self) -> bool:
+        return self.backend == "numpy"
+
     def problems(self) -> Problems:
         yield from super().problems()
         if self.channels_last:
@@ -350,8 +356,9 @@ class MLPTraining(Training):
 class CNNModel:
     """The architecture of a convolutional network (``lenet5.model``, ``deepcnn.model``, ``square.model``)."""
 
-    # lenet5: conv5x5 'same' -> pool -> conv5x5 -> pool -> dense; deepcnn: [conv3x3-conv3x3-BN-pool-dropout] blocks.
-    arch: Literal["lenet5", "deepcnn"]
+    # A name in ``ARCHITECTURES`` whose section is CNNSection. lenet5: conv5x5 'same' -> pool ->
+    # conv5x5 -> pool -> dense; deepcnn: [conv3x3-conv3x3-BN-pool-dropout] blocks.
+    arch: str
     # Output channels: lenet5 takes exactly two (one per convolution); deepcnn one per block.
     channels: tuple[int, ...]
     # Hidden widths of the dense head, before the output layer.
@@ -385,11 +392,12 @@ class MLPSection:
     train: MLPTraining
 
     def problems(self) -> Problems:
-        if self.train.backend == "numpy" and self.model.activation not in ("learnable", "relu"):
+        family = FAMILIES.get(self.model.activation)  # None: MLPModel has said so
+        if self.train.uses_numpy() and family is not None and not family.scratch:
             yield (
                 "train.backend",
-                "is numpy, whose from-scratch engine has only the affine g and ReLU, not activation "
-                f"{self.model.activation}; set backend: torch",
+                f"is numpy, whose from-scratch engine has only activation {' and '.join(scratch_families())}, not "
+                f"activation {self.model.activation}; set backend: torch",
             )
 
 
@@ -412,6 +420,9 @@ class SquareSection:
     train: Training
 
     def problems(self) -> Problems:
+        if ARCHITECTURES[self.model.arch].section is not CNNSection:
+            convolutional = " or ".join(name for name, a in ARCHITECTURES.items() if a.section is CNNSection)
+            yield "model.arch", f"is {self.model.arch!r}, but a yes/no model is convolutional; use {convolutional}"
         if not self.positive or len(set(self.positive)) == 10:
             yield "positive", "must name some but not all of the digits 0-9"
         if len(set(self.positive)) != len(self.positive):
@@ -445,16 +456,35 @@ class EvaluateSection:
 ModelSection = MLPSection | CNNSection | SquareSection
 
 
-ARCHS = ("mlp", "lenet5", "deepcnn")  # what a model section's ``model.arch`` may name
+@dataclass(frozen=True)
+class Architecture:
+    """A network a model section's ``model.arch`` may name."""
+
+    # How descriptions and plot titles name it ("LeNet-5 12-24 / dense 120-84").
+    title: str
+    # The typed params section it is built from: its ``model`` is the network's config.
+    section: type
+    # "module:Class" of its ``nn.Module``, imported only when a network is built
+    # (``mnistflow.models.build_model``), so that reading params.yaml never imports torch.
+    network: str
+
+
+# The architectures, by the name ``model.arch`` gives: the one place a new network is added
+# (tests/test_models.py checks that every network class in mnistflow.models has an entry, and
+# that each entry builds from its section).
+ARCHITECTURES: Mapping[str, Architecture] = {
+    "mlp": Architecture("MLP", MLPSection, "mnistflow.models.mlp:MLP"),
+    "lenet5": Architecture("LeNet-5", CNNSection, "mnistflow.models.cnn:LeNet5"),
+    "deepcnn": Architecture("deep CNN", CNNSection, "mnistflow.models.cnn:DeepCNN"),
+}
 
 
 def model_section_type(raw: Mapping[str, Any]) -> type:
     """The kind of a model section, from what it holds: a ``positive`` list makes it a yes/no
-    classifier, else ``model.arch`` says fully connected (mlp) or convolutional."""
+    classifier, else its ``model.arch``'s entry in ``ARCHITECTURES`` says."""
     if "positive" in raw:
         return SquareSection
-    model = raw.get("model")
-    return MLPSection if isinstance(model, Mapping) and model.get("arch") == "mlp" else CNNSection
+    return ARCHITECTURES[raw["model"]["arch"]].section
 
 
 @dataclass(frozen=True)
@@ -535,8 +565,8 @@ def _build_params(raw: Any, errors: list[str]) -> Any:
             )
             continue
         arch = section["model"].get("arch") if isinstance(section["model"], Mapping) else None
-        if arch not in ARCHS:
-            errors.append(f"{name}.model.arch: must be one of {', '.join(map(repr, ARCHS))}, got {arch!r}")
+        if arch not in ARCHITECTURES:
+            errors.append(f"{name}.model.arch: must be one of {', '.join(map(repr, ARCHITECTURES))}, got {arch!r}")
             continue
         models[name] = _build(model_section_type(section), section, name, errors)
     if not models and not errors:

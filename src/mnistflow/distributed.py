@@ -18,7 +18,7 @@
 Only rank 0 writes the checkpoint, the history and the MLflow run (``workflow.train``); the
 other ranks train and exit quietly. gloo on the CPU, NCCL on CUDA (one GPU per rank); the
 NumPy backend and Apple's MPS train in one process only. Without ``MNISTFLOW_NPROC`` (or with
-1) nothing here runs: :func:`fit` is ``training.fit``.
+1) the train stage calls ``training.fit`` itself: only :func:`relaunch`'s check runs here.
 """
 
 from __future__ import annotations

@@ -1,12 +1,12 @@
 """Matplotlib figures from the files the pipeline writes: one plotting path for every model.
 
 ``render_all`` draws every figure a model's data supports (the coefficients and g only for a
-learnable activation) into a folder and returns the files; each figure function takes plain rows.
+learned activation, whose family the caller reads from the params) into a folder and returns
+the files; each figure function takes plain rows.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
+from mnistflow.activations import LAYER_COEFFICIENT, NETWORK_COEFFICIENT, Family  # noqa: E402
 from mnistflow.evaluation import confusion_matrix  # noqa: E402
 from mnistflow.files import atomic_path  # noqa: E402
 from mnistflow.parallel import run_forked  # noqa: E402
@@ -43,14 +44,14 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 def coefficient_keys(row: dict[str, float]) -> list[str]:
     """The learned activation's coefficients in a history row, in order: k0, k1, ... then the
     rational's b1, ... (the means, when each layer has its own)."""
-    return [key for key in row if re.fullmatch(r"[kb]\d+", key)]
+    return [key for key in row if NETWORK_COEFFICIENT.fullmatch(key)]
 
 
 def k_per_epoch(history: Rows, title: str) -> plt.Figure:
     """Every activation coefficient after every epoch (epoch 0 = initial values); per layer when there are several."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
     epochs = _column(history, "epoch")
-    layer_keys = sorted(k for k in history[0] if re.fullmatch(r"[kb]\d+_l\d+", k))
+    layer_keys = sorted(k for k in history[0] if LAYER_COEFFICIENT.fullmatch(k))
     for key in coefficient_keys(history[0]):
         ax.plot(epochs, _column(history, key), marker="o", ms=3, lw=2, label=key + (" (mean)" if layer_keys else ""))
     for key in layer_keys:
@@ -116,28 +117,6 @@ def confusion_heatmap(matrix: np.ndarray, class_names: Sequence[str], title: str
     return fig
 
 
-def activation_values(row: dict[str, float], x: np.ndarray, suffix: str = "") -> np.ndarray:
-    """g(x) from one history row's coefficients (``suffix`` "_l2": layer 2's own), as
-    ``models.activation`` computes it: the polynomial k0 + k1 x + ..., divided by
-    1 + softplus(b1 x + ...) - log 2 when there are b's, and the tangent beyond +-span."""
-    k = [float(row[f"k{j}{suffix}"]) for j in range(len(coefficient_keys(row))) if f"k{j}{suffix}" in row]
-    b = [float(row[f"b{j}{suffix}"]) for j in range(1, len(coefficient_keys(row)) + 1) if f"b{j}{suffix}" in row]
-    span = float(row.get("span", 0.0))
-
-    def g(t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        p, dp = np.polyval(k[::-1], t), np.polyval(np.polyder(k[::-1]), t)
-        if not b:
-            return p, dp
-        coefficients = [*b[::-1], 0.0]
-        s, ds = np.polyval(coefficients, t), np.polyval(np.polyder(coefficients), t)
-        q, dq = 1 + np.logaddexp(0, s) - np.log(2), ds * 0.5 * (1 + np.tanh(s / 2))  # softplus' = sigmoid
-        return p / q, (dp * q - p * dq) / q**2
-
-    inside = np.clip(x, -span, span) if span else x
-    value, slope = g(inside)
-    return value + slope * (x - inside)
-
-
 def _seen_range(row: dict[str, float], layers: Sequence[int]) -> tuple[float, float]:
     """The pre-activations ``layers`` saw in this row's epoch (its probe), or [-3, 3] for a
     model that records none (the affine g: a line looks the same everywhere)."""
@@ -146,10 +125,11 @@ def _seen_range(row: dict[str, float], layers: Sequence[int]) -> tuple[float, fl
     return min(float(row[f"x_lo_l{i}"]) for i in layers), max(float(row[f"x_hi_l{i}"]) for i in layers)
 
 
-def activation_shapes(history: Rows, title: str) -> plt.Figure:
-    """The learned g(x) before training and after the last epoch, each drawn over the inputs its
-    layers saw then (the middle 99% of their pre-activations); one colour per layer when
-    each layer learns its own."""
+def activation_shapes(history: Rows, title: str, g: Family) -> plt.Figure:
+    """The learned g(x) of family ``g`` before training and after the last epoch: a curved
+    family's drawn over the inputs its layers saw then (the middle 99% of their
+    pre-activations), one colour per layer when each layer learns its own; a line with its
+    formula in the legend."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
     first, last = history[0], history[-1]
     n_layers = len([k for k in first if k.startswith("x_lo_l")])
@@ -159,7 +139,7 @@ def activation_shapes(history: Rows, title: str) -> plt.Figure:
         if per_layer and n_layers
         else [("", list(range(1, n_layers + 1)) or [1], "")]
     )
-    if "k2" not in first and "b1" not in first:  # the seed's affine g: its formula in the legend, as ever
+    if not g.curved:  # the seed's affine g: its formula in the legend, as ever
         for row, style, name in ((first, "--", "first"), (last, "-", "last")):
             k0, k1 = float(row["k0"]), float(row["k1"])
             x = np.linspace(-3, 3, 121)
@@ -170,7 +150,7 @@ def activation_shapes(history: Rows, title: str) -> plt.Figure:
                 x = np.linspace(*_seen_range(row, layers), 201)
                 ax.plot(
                     x,
-                    activation_values(row, x, suffix),
+                    g.values(row, x, suffix),
                     ls=style,
                     color=f"C{n}",
                     label=f"{label}{name} (epoch {int(row['epoch'])})",
@@ -258,9 +238,12 @@ def render_all(
     gallery_size: int,
     out_dir: Path,
     title: str,
+    activation: Family | None = None,
     workers: int = 1,
 ) -> list[Path]:
     """Draw every figure one model's data supports into ``out_dir``; return the PNG paths.
+    ``activation``: the family of the network's learned g (from its params), whose
+    coefficients and shape get figures of their own.
 
     The figures are independent: ``workers`` > 1 draws them in that many processes
     (``parallel.run_forked``), with the same files as one process draws."""
@@ -274,9 +257,9 @@ def render_all(
         "roc_curve.png": lambda: roc_curve(roc, title, micro=len(class_names) > 2),
         "misclassified.png": lambda: misclassified_gallery(images, confusion, digits, class_names, gallery_size, title),
     }
-    if "k0" in history[0]:
+    if activation is not None and activation.learned:
         figures["k_per_epoch.png"] = lambda: k_per_epoch(history, title)
-        figures["activation_first_last.png"] = lambda: activation_shapes(history, title)
+        figures["activation_first_last.png"] = lambda: activation_shapes(history, title, activation)
     run_forked([lambda draw=draw, name=name: _save(draw(), out_dir / name) for name, draw in figures.items()], workers)
     return [out_dir / name for name in figures]
 

@@ -1,7 +1,8 @@
 """The results report: one self-contained HTML page, and README's results table, from the same rows.
 
 ``results_rows`` turns the pipeline's files (the summary, each model's test and training
-metrics) into one row per model; ``results_markdown`` prints them as README's table
+metrics) into one row per model; every table formats it by ``mnistflow.columns``.
+``results_markdown`` prints the rows as README's table
 (``scripts/results_table.py``) and ``render_html`` as the page the ``report`` stage writes to
 ``reports/index.html``: every model's test results beside the seed write-ups' figures and the
 bars, the learned k0/k1, each model's PNGs inlined as ``data:`` URIs and the params sections
@@ -19,18 +20,28 @@ from pathlib import Path
 from typing import Any
 
 from mnistflow import paths
+from mnistflow.activations import COEFFICIENT, NETWORK_COEFFICIENT, model_family
+from mnistflow.columns import (
+    OVERVIEW,
+    README,
+    SECTION,
+    TEST,
+    TRAINING,
+    Column,
+    columns,
+    headers,
+    meets_bar,
+    sourced,
+)
 from mnistflow.errors import UserError
 from mnistflow.files import read_json, staged
 
 REPORT = paths.REPORTS_DIR / "index.html"
 
-TEST_KEYS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss", "n")
 BINARY_KEYS = ("threshold", "tn", "fp", "fn", "tp")  # the binary (square) model's extra test results
 # Accuracy on the perturbed test split and its drop from the clean one, in points (docs/robustness.md);
 # absent from results made before the perturbed split existed.
 PERTURBED_KEYS = ("perturbed_accuracy", "perturbed_drop")
-K_KEY = re.compile(r"[kb]\d+(_l\d+)?")  # learned activation coefficients in the train metrics (k0.., b1.., per layer)
-MEAN_K = re.compile(r"[kb]\d+")  # the coefficients of the one g (the means when each layer has its own)
 # params.yaml sections every model's results depend on (data split, evaluation, plots).
 SHARED_SECTIONS = ("prepare", "evaluate", "plot")
 # Each model's PNGs (plot stage) in the order the page shows them, with a caption; files not
@@ -50,18 +61,6 @@ ACTIVATION_FIGURES = {
 WIDE = {"misclassified.png"}  # figures given a whole row of the grid (their labels are small)
 COMPARISON = "comparison.png"  # the summary stage's chart, in paths.SUMMARY_IMAGES
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-COLUMNS = (
-    "model",
-    "architecture",
-    "test accuracy",
-    "seed figure",
-    "bar",
-    "perturbed (drop)",
-    "F1",
-    "ROC-AUC",
-    "log-loss",
-    "epochs",
-)
 
 
 # --- rows: the numbers, shared by README's table and the page ------------------------------------
@@ -84,11 +83,11 @@ def results_rows(
         target = (targets or {}).get(model, {})
         seed, bar = target.get("seed_figure"), target.get("bar")
         row: dict[str, Any] = {"model": model, "description": summary[model]["description"]}
-        row.update({key: test[key] for key in TEST_KEYS})
+        row.update({c.key: test[c.key] for c in sourced(TEST) if c.key not in PERTURBED_KEYS})
         row.update({key: test[key] for key in BINARY_KEYS if key in test})
         row.update({key: test[key] for key in PERTURBED_KEYS if key in test})
-        row["epochs"] = train["epochs"]
-        row.update({key: value for key, value in train.items() if K_KEY.fullmatch(key)})
+        row.update({c.key: train[c.key] for c in sourced(TRAINING)})
+        row.update({key: value for key, value in train.items() if COEFFICIENT.fullmatch(key)})
         row.update(seed_figure=seed, bar=bar)
         rows.append(row)
     return rows
@@ -111,73 +110,18 @@ def load_results(models: Sequence[str], root: Path = Path(".")) -> list[dict[str
     )
 
 
-def meets_bar(row: Mapping[str, Any]) -> bool | None:
-    """Whether the test accuracy reaches the bar; None when the model has none."""
-    return None if row["bar"] is None else row["accuracy"] >= row["bar"]
-
-
-def _power(j: int) -> str:
-    return "" if j == 0 else "·x" if j == 1 else f"·x{str(j).translate(str.maketrans('0123456789', '⁰¹²³⁴⁵⁶⁷⁸⁹'))}"
-
-
-def formula(row: Mapping[str, Any]) -> str:
-    """The learned g as text, from the coefficients' means: ``g(x) = 0.1314 + 0.8807·x`` (the
-    affine g), a polynomial's further terms, and a rational's denominator
-    (``mnistflow.models.activation`` has the forms)."""
-    ks = [row[f"k{j}"] for j in range(len(row)) if f"k{j}" in row]
-    bs = [row[f"b{j}"] for j in range(1, len(row)) if f"b{j}" in row]
-    numerator = f"{ks[0]:.4f}" + "".join(
-        f" {'-' if k < 0 else '+'} {abs(k):.4f}{_power(j)}" for j, k in enumerate(ks[1:], start=1)
-    )
-    if not bs:
-        return f"g(x) = {numerator}"
-    s = f"{bs[0]:.4f}·x" + "".join(
-        f" {'-' if b < 0 else '+'} {abs(b):.4f}{_power(j)}" for j, b in enumerate(bs[1:], start=2)
-    )
-    return f"g(x) = ({numerator}) / (1 + softplus({s}) - log 2)"
-
-
-def bar_text(bar: float) -> str:
-    """A bar as a percentage with as many decimals as it was written with: 92.0%, 99.25%."""
-    text = f"{100 * bar:.2f}".rstrip("0")
-    return f"{text}0%" if text.endswith(".") else f"{text}%"
-
-
-def result_cells(row: Mapping[str, Any]) -> dict[str, str]:
-    """The row's values as README's table writes them, by column (``COLUMNS``), as plain text."""
-    ks = [key for key in row if MEAN_K.fullmatch(key)]
-    extra = f" ({', '.join(f'{key} = {row[key]:.3f}' for key in ks)})" if ks else ""
-    return {
-        "model": row["model"],
-        "architecture": f"{row['description']}{extra}",
-        "test accuracy": f"{row['accuracy']:.2%}",
-        "seed figure": "—" if row["seed_figure"] is None else f"{row['seed_figure']:.2%}",
-        "bar": "—" if row["bar"] is None else f"≥ {bar_text(row['bar'])}",
-        "perturbed (drop)": perturbed_cell(row),
-        "F1": f"{row['f1']:.4f}",
-        "ROC-AUC": f"{row['roc_auc']:.5f}",
-        "log-loss": f"{row['log_loss']:.4f}",
-        "epochs": str(row["epochs"]),
-    }
-
-
-def perturbed_cell(row: Mapping[str, Any]) -> str:
-    """``98.95% (-0.42 pt)``: the accuracy on the perturbed test split and its change from the
-    clean one in points; — for results made before the perturbed split existed."""
-    if "perturbed_accuracy" not in row:
-        return "—"
-    return f"{row['perturbed_accuracy']:.2%} ({-row['perturbed_drop']:+.2f} pt)"
-
-
 def results_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """README's results table: a header, a rule and a line per row, each ending in a newline."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "| " + " | ".join("---" for _ in COLUMNS) + " |"]
+    lines = ["| " + " | ".join(headers(README)) + " |", "| " + " | ".join("---" for _ in columns(README)) + " |"]
     for row in rows:
-        cells = result_cells(row)
-        cells["model"] = f"`{cells['model']}`"
-        cells["test accuracy"] = f"**{cells['test accuracy']}**"
-        lines.append("| " + " | ".join(cells[c] for c in COLUMNS) + " |")
+        cells = [_markdown_cell(column, column.cell(row, README)) for column in columns(README)]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _markdown_cell(column: Column, text: str) -> str:
+    """README writes the model's name as code and the test accuracy in bold."""
+    return f"`{text}`" if column.key == "model" else f"**{text}**" if column.key == "accuracy" else text
 
 
 # --- the page --------------------------------------------------------------------------------------
@@ -239,24 +183,25 @@ def _key_values(pairs: Sequence[tuple[str, str]]) -> str:
     return f'<table class="kv"><tbody>\n{body}\n</tbody></table>'
 
 
-def _overview_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    head = "".join(f"<th>{_e(c)}</th>" for c in (*COLUMNS[:5], "meets bar", *COLUMNS[5:]))
-    lines = []
-    for row in rows:
-        c = {key: _e(value) for key, value in result_cells(row).items()}
+def _overview_cell(column: Column, row: Mapping[str, Any]) -> str:
+    """One cell of the overview: the model's name links to its section, the test accuracy is
+    bold, the verdict coloured, numbers right-aligned."""
+    text = _e(column.cell(row, OVERVIEW))
+    if column.key == "model":
+        return f'<td><a href="#{anchor(row["model"])}"><code>{text}</code></a></td>'
+    if column.key == "architecture":
+        return f"<td>{text}</td>"
+    if column.key == "meets_bar":
         met = meets_bar(row)
-        verdict = (
-            '<td class="na">—</td>'
-            if met is None
-            else f'<td class="{"pass" if met else "fail"}">{"yes" if met else "no"}</td>'
-        )
-        lines.append(
-            f'<tr><td><a href="#{anchor(row["model"])}"><code>{c["model"]}</code></a></td><td>{c["architecture"]}</td>'
-            f'<td class="num"><strong>{c["test accuracy"]}</strong></td><td class="num">{c["seed figure"]}</td>'
-            f'<td class="num">{c["bar"]}</td>{verdict}<td class="num">{c["perturbed (drop)"]}</td>'
-            f'<td class="num">{c["F1"]}</td><td class="num">{c["ROC-AUC"]}</td>'
-            f'<td class="num">{c["log-loss"]}</td><td class="num">{c["epochs"]}</td></tr>'
-        )
+        return f'<td class="{"na" if met is None else "pass" if met else "fail"}">{text}</td>'
+    return (
+        f'<td class="num"><strong>{text}</strong></td>' if column.key == "accuracy" else f'<td class="num">{text}</td>'
+    )
+
+
+def _overview_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    head = "".join(f"<th>{_e(header)}</th>" for header in headers(OVERVIEW))
+    lines = ["<tr>" + "".join(_overview_cell(column, row) for column in columns(OVERVIEW)) + "</tr>" for row in rows]
     body = "\n".join(lines)
     return f'<table class="results"><thead><tr>{head}</tr></thead>\n<tbody>\n{body}\n</tbody></table>'
 
@@ -265,21 +210,7 @@ def _model_section(
     row: Mapping[str, Any], figures: Mapping[str, bytes], params: Mapping[str, Any], sections: Sequence[str]
 ) -> str:
     model = row["model"]
-    cells = result_cells(row)
-    met = meets_bar(row)
-    results = [
-        ("test accuracy", cells["test accuracy"]),
-        ("seed figure", cells["seed figure"]),
-        ("bar", cells["bar"] + ("" if met is None else " (met)" if met else " (not met)")),
-        ("perturbed accuracy", cells["perturbed (drop)"]),
-        ("F1", cells["F1"]),
-        ("precision", f"{row['precision']:.4f}"),
-        ("recall", f"{row['recall']:.4f}"),
-        ("ROC-AUC", cells["ROC-AUC"]),
-        ("log-loss", cells["log-loss"]),
-        ("test images", f"{row['n']:,}"),
-        ("epochs", cells["epochs"]),
-    ]
+    results = [(column.label or column.header, column.cell(row, SECTION)) for column in columns(SECTION)]
     parts = [
         f'<section id="{anchor(model)}">',
         f"<h2><code>{_e(model)}</code>: {_e(row['description'])}</h2>",
@@ -300,13 +231,14 @@ def _model_section(
             "</tbody></table>",
         ]
     parts += ["</div>", "<div>", "<h3>Parameters</h3>", _params_table(params, sections), "</div>", "</div>"]
-    ks = sorted(key for key in row if K_KEY.fullmatch(key))
+    ks = sorted(key for key in row if COEFFICIENT.fullmatch(key))
     activation = [name for name in ACTIVATION_FIGURES if name in figures]
+    g = model_family(params.get(model))  # the family, from the model's params section
     if ks or activation:
         parts.append("<h3>Learned activation</h3>")
-        if "k0" in row and "k1" in row:
-            parts.append(f'<p class="formula">{_e(formula(row))} after the last epoch</p>')
-        if any(not MEAN_K.fullmatch(key) for key in ks):  # one set per layer: each layer's k's
+        if g is not None and g.learned and ks:
+            parts.append(f'<p class="formula">{_e(g.formula(row))} after the last epoch</p>')
+        if any(not NETWORK_COEFFICIENT.fullmatch(key) for key in ks):  # one set per layer: each layer's k's
             parts.append(_key_values([(key, f"{row[key]:.4f}") for key in ks]))
         parts.append(
             '<div class="figures">'

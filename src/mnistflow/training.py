@@ -13,7 +13,6 @@ import contextlib
 import math
 import os
 import random
-import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from mnistflow.activations import NETWORK_COEFFICIENT, family
 from mnistflow.config import MLPTraining, Training
 from mnistflow.data.prepare import Split, Splits
 from mnistflow.errors import Interrupted, UserError
@@ -201,7 +201,8 @@ class TorchEngine:
         """Where the model's activation inputs lie on batch ``x`` (``MLP.preactivation_range``)
         when its activation is a polynomial or rational one; ``{}`` otherwise (the affine g is
         a line, ReLU fixed: their files stay as they were)."""
-        if getattr(self.model, "activation", None) not in ("polynomial", "rational"):
+        activation = getattr(self.model, "activation", None)
+        if activation is None or not family(activation).curved:
             return {}
         return self.model.preactivation_range(x.to(self.device), *PROBE_QUANTILES)
 
@@ -258,7 +259,7 @@ class NumpyEngine:
         return {name: torch.from_numpy(np.array(value)) for name, value in self.model.state_dict().items()}
 
 
-def epoch_row(
+def evaluate(
     engine: TorchEngine | NumpyEngine,
     epoch: int,
     lr: float,
@@ -266,9 +267,9 @@ def epoch_row(
     task: Task,
     batch_size: int,
 ) -> tuple[dict[str, float], dict[str, torch.Tensor]]:
-    """Losses and accuracies on every split, plus the model's own scalars (k0, k1, ...) and,
-    for a polynomial or rational activation, its inputs' range on the first validation batch;
-    and the logits they were computed from."""
+    """The history row after ``epoch`` (0: before training): loss and accuracy on every split,
+    the model's own scalars (k0, k1, ...) and, for a polynomial or rational activation, its
+    inputs' range on the first validation batch; and the logits they were computed from."""
     row: dict[str, float] = {"epoch": epoch, "lr": lr}
     logits = {}
     for name, (x, y) in data.items():
@@ -279,6 +280,40 @@ def epoch_row(
     row.update(engine.scalars())
     row.update(engine.probe(data["val"][0][:batch_size]))
     return row, logits
+
+
+def train_epoch(
+    engine: TorchEngine | NumpyEngine,
+    cfg: Training,
+    epoch: int,
+    x_train: torch.Tensor,
+    y_train: torch.Tensor,
+    generator: torch.Generator,
+    augment: Callable[[torch.Tensor], torch.Tensor] | None,
+    steps: list[dict[str, float]],
+) -> float:
+    """Epoch ``epoch`` (0-based): mini-batch steps over the training set in a fresh order drawn
+    from ``generator``, the learning rate following ``get_lr`` step by step; every
+    ``log_every``-th step's loss is appended to ``steps``. Returns the last step's learning rate."""
+    steps_per_epoch = math.ceil(len(y_train) / cfg.batch_size)
+    shard = getattr(engine, "shard", None)  # one rank of several (mnistflow.distributed): its slice of each batch
+    order = torch.randperm(len(y_train), generator=generator).to(x_train.device)
+    lr = get_lr(epoch, cfg)
+    for i in range(0, len(order), cfg.batch_size):
+        step = epoch * steps_per_epoch + i // cfg.batch_size + 1  # counted from the first epoch
+        lr = get_lr(epoch + i / len(order), cfg)
+        batch = order[i : i + cfg.batch_size]
+        if shard is not None:
+            batch = shard(batch)
+        x = x_train[batch]
+        if augment is not None:
+            x = augment(x)
+        loss = engine.step(x, y_train[batch], lr)
+        # Every step: loss.item() has synchronised already, and the scalars are a few numbers.
+        check_divergence(epoch + 1, cfg.epochs, step, loss, lr, engine.scalars())
+        if step % cfg.log_every == 0:
+            steps.append({"step": step, "epoch": step / steps_per_epoch, "loss": loss})
+    return lr
 
 
 def fit(
@@ -292,10 +327,10 @@ def fit(
     """Train with mini-batch steps on shuffled, optionally augmented batches: the one loop.
 
     ``model`` is an ``nn.Module`` (trained by a :class:`TorchEngine`) or any engine with the
-    same ``step``/``logits``/``scalars`` methods (the NumPy engine of ``mnistflow.scratch``).
-    The learning rate follows ``get_lr`` step by step. After every epoch (and once before the
-    first) the model is evaluated on the train split (or a fixed random ``train_eval_size``
-    subset of it), validation and test; ``on_epoch(row, seconds)`` then sees the row.
+    same ``step``/``logits``/``scalars`` methods (the NumPy engine of ``mnistflow.scratch``, one
+    rank's engine under torchrun). The model is evaluated once before the first epoch and after
+    every epoch on the train split (or a fixed random ``train_eval_size`` subset of it),
+    validation and test; ``on_epoch(row, seconds)`` then sees the row.
     """
     engine = TorchEngine(model, cfg, task) if isinstance(model, nn.Module) else model
     data = {name: as_tensors(splits[name]) for name in EVAL_SPLITS}
@@ -313,59 +348,24 @@ def fit(
 
         augment = make_augmenter(cfg.augment, fill=float(x_train.min()))
     history = History()
-
-    def record(epoch: int, lr: float, start: float | None) -> None:
-        """Evaluate after epoch ``epoch`` (begun at ``start``; None: before training); its
-        seconds include this evaluation."""
-        row, history.logits = epoch_row(engine, epoch, lr, data, task, eval_batch_size)
-        seconds = time.perf_counter() - start if start is not None else 0.0
-        if epoch == 0:  # an untrainable start (init.k1 = 1e6) is caught before the first step
-            check_divergence(0, cfg.epochs, 0, max(row[f"{name}_loss"] for name in data), lr, engine.scalars())
-        history.epochs.append(row)
-        if on_epoch is not None:
-            on_epoch(row, seconds)
-
     try:
         with engine.session():
-            _train_epochs(engine, cfg, x_train, y_train, generator, augment, history, record)
+            row, history.logits = evaluate(engine, 0, get_lr(0, cfg), data, task, eval_batch_size)
+            # An untrainable start (init.k1 = 1e6) is caught before the first step.
+            check_divergence(0, cfg.epochs, 0, max(row[f"{name}_loss"] for name in data), row["lr"], engine.scalars())
+            history.epochs.append(row)
+            if on_epoch is not None:
+                on_epoch(row, 0.0)
+            for epoch in range(cfg.epochs):
+                start = time.perf_counter()
+                lr = train_epoch(engine, cfg, epoch, x_train, y_train, generator, augment, history.steps)
+                row, history.logits = evaluate(engine, epoch + 1, lr, data, task, eval_batch_size)
+                history.epochs.append(row)
+                if on_epoch is not None:  # its seconds include the evaluation
+                    on_epoch(row, time.perf_counter() - start)
     except Interrupted as exc:
         raise exc.at(f"at epoch {len(history.epochs)} of {cfg.epochs}; nothing written") from None
     return history
-
-
-def _train_epochs(
-    engine: TorchEngine | NumpyEngine,
-    cfg: Training,
-    x_train: torch.Tensor,
-    y_train: torch.Tensor,
-    generator: torch.Generator,
-    augment: Callable[[torch.Tensor], torch.Tensor] | None,
-    history: History,
-    record: Callable[[int, float, float | None], None],
-) -> None:
-    """``fit``'s loop: epoch 0 evaluated, then ``cfg.epochs`` epochs of steps, each evaluated."""
-    steps_per_epoch = math.ceil(len(y_train) / cfg.batch_size)
-    shard = getattr(engine, "shard", None)  # one rank of several (mnistflow.distributed): its slice of each batch
-    record(0, get_lr(0, cfg), None)
-    step = 0
-    for epoch in range(cfg.epochs):
-        start = time.perf_counter()
-        order = torch.randperm(len(y_train), generator=generator).to(x_train.device)
-        for i in range(0, len(order), cfg.batch_size):
-            lr = get_lr(epoch + i / len(order), cfg)
-            batch = order[i : i + cfg.batch_size]
-            if shard is not None:
-                batch = shard(batch)
-            x = x_train[batch]
-            if augment is not None:
-                x = augment(x)
-            loss = engine.step(x, y_train[batch], lr)
-            step += 1
-            # Every step: loss.item() has synchronised already, and the scalars are a few numbers.
-            check_divergence(epoch + 1, cfg.epochs, step, loss, lr, engine.scalars())
-            if step % cfg.log_every == 0:
-                history.steps.append({"step": step, "epoch": step / steps_per_epoch, "loss": loss})
-        record(epoch + 1, lr, start)
 
 
 def format_row(row: dict[str, float], epochs: int, seconds: float) -> str:
@@ -375,7 +375,7 @@ def format_row(row: dict[str, float], epochs: int, seconds: float) -> str:
         f"  loss train {row['train_loss']:.4f} val {row['val_loss']:.4f} test {row['test_loss']:.4f}"
         f"  acc train {row['train_acc']:.2%} val {row['val_acc']:.2%} test {row['test_acc']:.2%}"
     )
-    coefficients = [key for key in row if re.fullmatch(r"[kb]\d+", key)]  # k0, k1, ... (mean over layers)
+    coefficients = [key for key in row if NETWORK_COEFFICIENT.fullmatch(key)]  # k0, k1, ... (mean over layers)
     if coefficients:
         text += "  " + " ".join(f"{key} {row[key]:+.4f}" for key in coefficients)
     if seconds:

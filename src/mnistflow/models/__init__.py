@@ -1,6 +1,6 @@
-"""``build_model`` is the one place that maps architecture names to classes, and ``model_spec``
-the one place that maps a model of the pipeline (ann, mlp, lenet5, deepcnn, square) to its
-network, training settings and task.
+"""``build_model`` builds a network of ``config.ARCHITECTURES`` (where each architecture is
+registered once), and ``model_spec`` maps a model of the pipeline (ann, mlp, lenet5, deepcnn,
+square) to its network, training settings and task.
 
 A checkpoint stores ``{"arch": ..., "kwargs": ...}``: plain values that rebuild the module
 without re-reading params.yaml (see ``mnistflow.checkpoint``).
@@ -8,14 +8,17 @@ without re-reading params.yaml (see ``mnistflow.checkpoint``).
 
 from __future__ import annotations
 
-import re
+import importlib
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
+from mnistflow.activations import family
 from mnistflow.config import (
+    ARCHITECTURES,
     CNNModel,
     InitSection,
     MLPModel,
@@ -27,23 +30,23 @@ from mnistflow.config import (
     to_dict,
 )
 from mnistflow.tasks import MULTICLASS, Task, square_task
-from mnistflow.models.activation import sample_coefficients, sample_k
-from mnistflow.models.cnn import DeepCNN, LeNet5
-from mnistflow.models.mlp import MLP
+from mnistflow.models.activation import sample_coefficients
 
-# A learned activation coefficient's name in the history and the train metrics: k0.., the
-# rational's b1.., and per layer k0_l1.. (report.K_KEY and tracking.runs.metric_name match it too).
-COEFFICIENT = re.compile(r"[kb]\d+(_l\d+)?")
+__all__ = ["ModelSpec", "build_model", "describe", "model_spec", "network_class"]
 
-ARCHITECTURES: dict[str, type[nn.Module]] = {"mlp": MLP, "lenet5": LeNet5, "deepcnn": DeepCNN}
+
+def network_class(arch: str) -> type[nn.Module]:
+    """The ``nn.Module`` class that ``config.ARCHITECTURES[arch]`` names."""
+    try:
+        entry = ARCHITECTURES[arch]
+    except KeyError:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}") from None
+    module, _, name = entry.network.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def build_model(arch: str, kwargs: dict[str, Any]) -> nn.Module:
-    try:
-        cls = ARCHITECTURES[arch]
-    except KeyError:
-        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}") from None
-    return cls(**kwargs)
+    return network_class(arch)(**kwargs)
 
 
 def mlp_spec(model_cfg: MLPModel, init: InitSection, seed: int) -> tuple[str, dict[str, Any]]:
@@ -57,23 +60,25 @@ def mlp_spec(model_cfg: MLPModel, init: InitSection, seed: int) -> tuple[str, di
         "activation": model_cfg.activation,
         "dropout": model_cfg.dropout,
     }
-    if model_cfg.activation == "relu":
-        return "mlp", kwargs
+    # The registry's own string, not params.yaml's: a checkpoint pickles it apart from the
+    # logged params (pickle writes one object once), so its bytes stay what they were.
+    arch = sys.intern(model_cfg.arch)
+    g = family(model_cfg.activation)
+    if not g.learned:
+        return arch, kwargs
     generator = torch.Generator().manual_seed(seed)
     n_sets = 1 if model_cfg.share_k == "network" else len(model_cfg.hidden)
     kwargs["share_k"] = model_cfg.share_k
-    if model_cfg.activation == "learnable":
-        kwargs["k_init"] = [list(sample_k(init, generator)) for _ in range(n_sets)]
-        return "mlp", kwargs
     # Each set draws its k0..kd then (rational) b1..bn: one draw, so a set's numbers do not
     # depend on how many sets come after it.
-    n_b = model_cfg.denominator if model_cfg.activation == "rational" else 0
+    n_b = model_cfg.denominator if g.rational else 0
     draws = [sample_coefficients(init, generator, model_cfg.degree + 1 + n_b) for _ in range(n_sets)]
     kwargs["k_init"] = [draw[: model_cfg.degree + 1] for draw in draws]
-    if n_b:
+    if g.rational:
         kwargs["b_init"] = [draw[model_cfg.degree + 1 :] for draw in draws]
-    kwargs["span"] = model_cfg.span
-    return "mlp", kwargs
+    if "span" in g.reads:
+        kwargs["span"] = model_cfg.span
+    return arch, kwargs
 
 
 def cnn_spec(cfg: CNNModel, n_outputs: int = 10) -> tuple[str, dict[str, Any]]:
@@ -88,23 +93,13 @@ def cnn_spec(cfg: CNNModel, n_outputs: int = 10) -> tuple[str, dict[str, Any]]:
 
 
 def describe(arch: str, kwargs: dict[str, Any]) -> str:
-    """A short human title for plots, e.g. ``MLP 256-128, g(x) = k0 + k1·x``."""
-    if arch == "mlp":
-        return f"MLP {'-'.join(map(str, kwargs['hidden']))}, {_describe_activation(kwargs)}"
-    name = {"lenet5": "LeNet-5", "deepcnn": "deep CNN"}.get(arch, arch)
-    text = f"{name} {'-'.join(map(str, kwargs['channels']))} / dense {'-'.join(map(str, kwargs['dense']))}"
+    """A short human title for plots, e.g. ``MLP 256-128, g(x) = k0 + k1·x``: the architecture's
+    title, its widths and (fully connected) its activation or (convolutional) a binary output."""
+    title = ARCHITECTURES[arch].title if arch in ARCHITECTURES else arch
+    if "hidden" in kwargs:
+        return f"{title} {'-'.join(map(str, kwargs['hidden']))}, {family(kwargs['activation']).describe(kwargs)}"
+    text = f"{title} {'-'.join(map(str, kwargs['channels']))} / dense {'-'.join(map(str, kwargs['dense']))}"
     return text + (", binary" if kwargs.get("n_outputs") == 1 else "")
-
-
-def _describe_activation(kwargs: dict[str, Any]) -> str:
-    activation = kwargs.get("activation")
-    if activation == "learnable":
-        return "g(x) = k0 + k1·x"
-    if activation == "polynomial":
-        return f"polynomial g of degree {len(kwargs['k_init'][0]) - 1}"
-    if activation == "rational":
-        return f"rational g of degrees {len(kwargs['k_init'][0]) - 1}/{len(kwargs['b_init'][0])}"
-    return "ReLU"
 
 
 @dataclass(frozen=True)
@@ -128,7 +123,7 @@ def model_spec(name: str, params: Params) -> ModelSpec:
         arch, kwargs = mlp_spec(section.model, params.init, section.train.seed)
         read = {
             name: to_dict(section),
-            **({"init": to_dict(params.init)} if section.model.activation != "relu" else {}),
+            **({"init": to_dict(params.init)} if family(section.model.activation).learned else {}),
         }
         return ModelSpec(name, arch, kwargs, section.train, MULTICLASS, flatten(read))
     task = square_task(section.positive) if isinstance(section, SquareSection) else MULTICLASS

@@ -1,5 +1,8 @@
 """Learnable activations: the seed's affine g, and the polynomial and rational families it belongs to.
 
+The torch forms of ``mnistflow.activations.FAMILIES`` (the registry that names each class; its
+``build(k, b, span)`` makes one set of coefficients).
+
 Every family's coefficients are ``nn.Parameter``s trained by back-propagation; autograd derives
 the gradients (``tests/test_activations.py`` checks each family with gradcheck in float64).
 
@@ -99,6 +102,10 @@ class LearnableAffine(nn.Module):
         self.k0 = nn.Parameter(torch.tensor(float(k0)))
         self.k1 = nn.Parameter(torch.tensor(float(k1)))
 
+    @classmethod
+    def build(cls, k: list[float], b: list[float], span: float) -> LearnableAffine:
+        return cls(*k)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return affine(x, self.k0, self.k1)
 
@@ -116,6 +123,10 @@ class LearnablePolynomial(nn.Module):
         super().__init__()
         self.k = nn.Parameter(torch.tensor(k, dtype=torch.float32))
         self.span = float(span)
+
+    @classmethod
+    def build(cls, k: list[float], b: list[float], span: float) -> LearnablePolynomial:
+        return cls(k, span)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return with_tangents(lambda t: polynomial(t, self.k), x, self.span)
@@ -136,6 +147,10 @@ class LearnableRational(nn.Module):
         self.k = nn.Parameter(torch.tensor(k, dtype=torch.float32))
         self.b = nn.Parameter(torch.tensor(b, dtype=torch.float32))
         self.span = float(span)
+
+    @classmethod
+    def build(cls, k: list[float], b: list[float], span: float) -> LearnableRational:
+        return cls(k, b, span)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return with_tangents(lambda t: rational(t, self.k, self.b), x, self.span)

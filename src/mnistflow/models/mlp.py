@@ -7,9 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from mnistflow.models.activation import LearnableAffine, LearnablePolynomial, LearnableRational
-
-ACTIVATIONS = ("learnable", "polynomial", "rational", "relu")
+from mnistflow.activations import family
 
 
 class MLP(nn.Module):
@@ -37,35 +35,31 @@ class MLP(nn.Module):
         span: float = 0.0,
     ):
         super().__init__()
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}, got {activation!r}")
+        g = family(activation)  # ValueError naming the families for an unknown one
         self.activation = activation
         widths = [in_features, *hidden]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.out = nn.Linear(widths[-1], n_classes)
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
-        if activation != "relu":
+        module = g.module_class()
+        if g.learned:
             n_pairs = 1 if share_k == "network" else len(hidden)
-            if len(k_init) != n_pairs or (activation == "rational" and len(b_init) != n_pairs):
+            if len(k_init) != n_pairs or (g.rational and len(b_init) != n_pairs):
                 raise ValueError(
                     f"share_k={share_k!r} with {len(hidden)} hidden layers needs {n_pairs} sets of coefficients, got "
                     f"{len(k_init)}"
                 )
-            if activation == "learnable":
-                self.acts = nn.ModuleList(LearnableAffine(k0, k1) for k0, k1 in k_init)
-            elif activation == "polynomial":
-                self.acts = nn.ModuleList(LearnablePolynomial(list(k), span) for k in k_init)
-            else:
-                self.acts = nn.ModuleList(LearnableRational(list(k), list(b), span) for k, b in zip(k_init, b_init))
+            b_sets = b_init if g.rational else [[]] * n_pairs
+            self.acts = nn.ModuleList(module.build(list(k), list(b), span) for k, b in zip(k_init, b_sets))
         else:
-            self.acts = nn.ModuleList([nn.ReLU()])
+            self.acts = nn.ModuleList([module()])
         self.reset_weights()
 
     def reset_weights(self) -> None:
         # He init for ReLU; for the learnable activations, which all start as (or near) the
         # affine g, fan-in scaling with gain 1 (LeCun), which keeps the activations' variance
         # constant through k1 = 1 layers.
-        nonlinearity = "relu" if self.activation == "relu" else "linear"
+        nonlinearity = "linear" if family(self.activation).learned else "relu"
         for layer in [*self.hidden, self.out]:
             nn.init.kaiming_normal_(layer.weight, nonlinearity=nonlinearity if layer is not self.out else "linear")
             nn.init.zeros_(layer.bias)
@@ -83,7 +77,7 @@ class MLP(nn.Module):
         """Learned activation parameters for the per-epoch history: each coefficient (k0, k1,
         ..., and the rational's b1, ...; the mean over layers when each layer has its own) and,
         with one set per layer, k0_l<i>, ... per layer."""
-        if self.activation == "relu":
+        if not family(self.activation).learned:
             return {}
         sets = [act.coefficients() for act in self.acts]
         values = {name: sum(s[name] for s in sets) / len(sets) for name in sets[0]}

@@ -10,13 +10,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnistflow import outputs, parallel, paths
+from mnistflow.activations import Family
 from mnistflow.data.prepare import load_split
 from mnistflow.files import read_csv, staged
 from mnistflow.plotting import render_all
 
 
-def plot(name: str, gallery_size: int) -> list[Path]:
-    """Draw model ``name``'s figures into ``paths.images(name)``."""
+def plot(name: str, gallery_size: int, activation: Family | None) -> list[Path]:
+    """Draw model ``name``'s figures into ``paths.images(name)``; ``activation``: its network's
+    activation family (None: a convolutional network)."""
     answers = outputs.load(name)
     test = load_split("test")
     with staged() as stage_file:
@@ -31,6 +33,7 @@ def plot(name: str, gallery_size: int) -> list[Path]:
             gallery_size=gallery_size,
             out_dir=stage_file(paths.images(name)),
             title=answers.description,
+            activation=activation,
             workers=parallel.job_cores(),
         )
     print(f"plot {name}: {len(files)} figures in {paths.images(name)}")

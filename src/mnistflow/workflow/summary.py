@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from mnistflow import outputs, paths
+from mnistflow.columns import SUMMARY, keys
 from mnistflow.files import read_json, staged, write_csv, write_json
 from mnistflow.plotting import render_summary
-
-SUMMARY_KEYS = ("accuracy", "f1", "precision", "recall", "roc_auc", "log_loss")
 
 
 def summary_rows(models: list[str]) -> list[dict[str, Any]]:
@@ -16,9 +15,8 @@ def summary_rows(models: list[str]) -> list[dict[str, Any]]:
     rows = []
     for name in models:
         metrics = read_json(paths.eval_metrics(name))
-        rows.append(
-            {"model": name, "description": outputs.load(name).description, **{k: metrics[k] for k in SUMMARY_KEYS}}
-        )
+        headline = {key: metrics[key] for key in keys(SUMMARY)}  # the headline test metrics (mnistflow.columns)
+        rows.append({"model": name, "description": outputs.load(name).description, **headline})
     return rows
 
 
