@@ -236,9 +236,7 @@ def edit_params(path: Path, checksums: dict[str, str]) -> None:
     """
     from ruamel.yaml import YAML
 
-    yaml = YAML()  # round-trip: comments and block-style lists survive
-    yaml.indent(mapping=2, sequence=4, offset=2)  # params.yaml's own indentation
-    yaml.width = 4096  # no wrapped checksums
+    yaml = YAML()  # round-trip, with the defaults `dvc exp run -S` writes: params.yaml's own layout
     params = yaml.load(path)
     params["download"]["sha256"].update(checksums)  # the same keys, new values: layout kept
     params["download"]["mirrors"] = ["http://127.0.0.1:9/"]
@@ -263,7 +261,7 @@ def edit_params(path: Path, checksums: dict[str, str]) -> None:
     params["plot"]["gallery_size"] = 16
     yaml.dump(params, path)
     text = path.read_text(encoding="utf-8")
-    assert "- http://127.0.0.1:9/" in text and "    channels:\n      - 4\n      - 8\n" in text  # still block style
+    assert "- http://127.0.0.1:9/" in text and "    channels:\n    - 4\n    - 8\n" in text  # still block style
 
 
 # --- failures: what a stage said, and bringing the last good outputs back -----------------------
