@@ -49,11 +49,20 @@ def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def write_mnist(folder: Path, n_train: int = 600, n_test: int = 200, seed: int = 0) -> dict[str, str]:
-    """Write the four MNIST .gz files of synthetic digits; return their content SHA-256s."""
+def write_mnist(
+    folder: Path, n_train: int = 600, n_test: int = 200, seed: int = 0, test_label_noise: float = 0.0
+) -> dict[str, str]:
+    """Write the four MNIST .gz files of synthetic digits; return their content SHA-256s.
+
+    ``test_label_noise``: the share of test images labelled another digit at random, so that
+    every model makes errors, off the confusion matrix's diagonal."""
     folder.mkdir(parents=True, exist_ok=True)
     train_x, train_y = synthetic_digits(n_train, seed)
     test_x, test_y = synthetic_digits(n_test, seed + 1)
+    if test_label_noise:
+        rng = np.random.default_rng(seed + 2)
+        wrong = rng.random(n_test) < test_label_noise
+        test_y[wrong] = (test_y[wrong] + rng.integers(1, 10, size=int(wrong.sum()))) % 10
     arrays = dict(zip(MNIST_FILES, (train_x, train_y, test_x, test_y)))
     checksums = {}
     for name, array in arrays.items():
