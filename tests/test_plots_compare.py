@@ -90,11 +90,8 @@ def compared(tmp_path_factory):
     files = {}
     for rev in REVS:
         (ref,) = [r for r in refs if r.endswith(f"/{rev}")]
-        files[rev] = {
-            f"{m}/{name}": git(repo, "show", f"{ref}:plots/{m}/{name}")
-            for m in DIGIT_MODELS
-            for name in ("history.csv", "confusion.csv")
-        }
+        paths = [*(f"{m}/history.csv" for m in DIGIT_MODELS), "ann/confusion.csv"]
+        files[rev] = {path: git(repo, "show", f"{ref}:plots/{path}") for path in paths}
     views = check_html.evaluate(repo / "diff" / "index.html", READ_VIEWS, browser=BROWSER, timeout=90)
     return files, views
 
