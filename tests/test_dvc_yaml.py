@@ -7,6 +7,7 @@ DVC itself resolves dvc.yaml (foreach, vars), so these checks see the stages DVC
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -296,3 +297,21 @@ def test_params_yaml_is_valid_and_lists_are_block_style():
     load_params(ROOT / "params.yaml")
     code = [line.split("#")[0] for line in (ROOT / "params.yaml").read_text().splitlines()]
     assert not [line for line in code if "[" in line], "dvc exp run -S rewrites inline lists; write them in block style"
+
+
+def test_every_plot_template_is_one_of_the_projects(dvc_yaml):
+    """Each chart names a template of .dvc/plots/ (DVC would fall back to nothing for a typo,
+    and a built-in name draws the same way only because it is linked there)."""
+    templates = ROOT / ".dvc" / "plots"
+    named = {spec.get("template") for plot in dvc_yaml["plots"] for spec in plot.values()}
+    for stage in dvc_yaml["stages"].values():
+        for entry in stage.get("do", stage).get("plots", []):
+            if isinstance(entry, dict):
+                named |= {props.get("template") for props in entry.values() if isinstance(props, dict)}
+    named.discard(None)
+    assert named, "no chart names a template"
+    for name in sorted(named):
+        spec = json.loads((templates / f"{name}.json").read_text(encoding="utf-8"))
+        assert "<DVC_METRIC_DATA>" in json.dumps(spec), f"{name}: no <DVC_METRIC_DATA> anchor"
+    for builtin in ("linear", "simple", "confusion", "bar_horizontal"):  # older commits' dvc.yaml names these
+        assert (templates / f"{builtin}.json").is_symlink(), builtin
