@@ -47,11 +47,11 @@ LAYOUT_JS = """
   for (const div of document.querySelectorAll("body > div")) {
     if (!keep.includes(div.id)) div.style.display = "none";
   }
-  document.body.style.cssText = "display: flex; flex-wrap: wrap; width: 1400px; gap: 8px; margin: 8px;";
+  document.body.style.cssText = "display: grid; grid-template-columns: max-content max-content; gap: 8px; margin: 8px;";
   for (const id of keep) {
     const div = document.getElementById(id);
     if (!div) throw new Error("no chart " + id + " on the page");
-    div.style.cssText = "width: 690px; order: " + keep.indexOf(id) + ";";
+    div.style.order = keep.indexOf(id);
   }
   return document.body.scrollHeight;
 })
@@ -83,13 +83,14 @@ def screenshot(page: Path, charts: list[str], out: Path, browser: str | None) ->
         if "exceptionDetails" in reply:
             sys.exit(f"error: {reply['exceptionDetails'].get('exception', {}).get('description')}")
         height = int(reply["result"]["value"]) + 16
+        width = int(tools.send("Page.getLayoutMetrics", session=session)["cssContentSize"]["width"])
         tools.pump(0.5)
         shot = tools.send(
             "Page.captureScreenshot",
             {
                 "format": "png",
                 "captureBeyondViewport": True,
-                "clip": {"x": 0, "y": 0, "width": 1416, "height": height, "scale": 1},
+                "clip": {"x": 0, "y": 0, "width": width, "height": height, "scale": 1},
             },
             session=session,
         )
