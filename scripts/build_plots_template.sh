@@ -112,6 +112,18 @@ for lib in libs:
         f"<script>/* {lib} {versions[lib]} from npm, BSD-3-Clause: dvc_plots_template/LICENSE.{lib} */\n"
         f"{js}\n</script>"
     )
+# DVC's page calls vegaEmbed('#id', spec) and drops what it returns: this keeps each chart's
+# vega View (its data and scales) in window.vegaViews under the element's id, for
+# scripts/check_html.py and the browser tests to read what was drawn.
+KEEP_VIEWS = """\
+<script>/* keep each chart's vega View reachable: window.vegaViews[id] */
+window.vegaViews = {};
+window.vegaEmbed = ((embed) => Object.assign((el, spec, opt) => embed(el, spec, opt).then((result) => {
+    window.vegaViews[typeof el === "string" ? el.replace(/^#/, "") : el.id] = result.view;
+    return result;
+}), embed))(window.vegaEmbed);
+</script>
+"""
 page = (
     "<!DOCTYPE html>\n"
     "<html>\n"
@@ -122,7 +134,8 @@ page = (
     "    <!-- Offline template for dvc plots, made by scripts/build_plots_template.sh (do not edit):\n"
     "         vega, vega-lite and vega-embed are inlined below, so the page loads nothing. -->\n"
     + "\n".join(scripts) + "\n"
-    "    <style>\n"
+    + KEEP_VIEWS
+    + "    <style>\n"
     "        table {\n"
     "            border-spacing: 15px;\n"
     "        }\n"

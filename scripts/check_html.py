@@ -10,8 +10,10 @@ until its plots have rendered or stop changing (bounded by --timeout), then chec
 
 - a vega-embed container (an element with class `vega-embed`, or the target of a
   `vegaEmbed('#id', ...)` call in an inline script, or the element holding a script that calls
-  `vegaEmbed(`) must hold an <svg> with drawn elements or a <canvas> with at least two
-  distinct pixel colours (not blank), and no error text;
+  `vegaEmbed(`) must show no error text and have drawn its data: where the page keeps the vega
+  View (`window.vegaViews[id]`, as dvc_plots_template/offline.html does), at least one item of
+  a data mark (axes and legends do not count); elsewhere an <svg> with drawn elements or a
+  <canvas> with at least two distinct pixel colours (not blank);
 - an <img> (file, relative path or data: URI) must have loaded and decoded to a non-zero size.
 
 Also fails when the page tried to fetch anything from the network (the request is blocked and
@@ -66,6 +68,14 @@ CHECK_JS = r"""
     return text.replace(/\s+/g, " ").trim();
   };
   const name = (el, i) => el.id || `${el.localName}#${i + 1}`;
+  const marks = (node) => {  // drawn items of a vega scenegraph's data marks, groups walked into
+    let n = 0;
+    for (const item of node.items || []) {
+      if (node.marktype === "group") for (const child of item.items || []) n += marks(child);
+      else if (node.role === "mark" && item.x !== undefined) n += 1;
+    }
+    return n;
+  };
 
   document.querySelectorAll(".vega-embed").forEach(add);
   for (const s of document.querySelectorAll("script:not([src])")) {
@@ -85,8 +95,13 @@ CHECK_JS = r"""
     };
     const svg = find("svg");
     const canvas = find("canvas");
+    const view = (window.vegaViews || {})[el.id];
     if (/\berror\b/i.test(errorText)) {
       entry.why = "error text: " + errorText.slice(0, 120);
+    } else if (view) {  // the page kept its vega View: count the data marks it drew (not axes, legends)
+      const items = marks(view.scenegraph().root);
+      if (items > 0) { entry.ok = true; entry.why = `vega view, ${items} mark items`; }
+      else entry.why = "vega view with no mark drawn";
     } else if (svg) {
       const box = svg.getBoundingClientRect();
       const drawn = [...svg.querySelectorAll("path, rect, line, circle, ellipse, polygon, polyline, text, image, use")]
@@ -292,6 +307,73 @@ def find_browser(given: str | None) -> str:
     raise BrowserError("no Chromium on PATH (Debian: apt-get install -y --no-install-recommends chromium)")
 
 
+def open_offline(tools: DevTools, page: Path) -> tuple[str, str | None]:
+    """Open `page` in a new tab with networking off: (DevTools session id, navigation error or None)."""
+    target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
+    session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    for method in ("Page.enable", "Runtime.enable", "Network.enable"):
+        tools.send(method, session=session)
+    tools.send(
+        "Network.emulateNetworkConditions",
+        {"offline": True, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1},
+        session=session,
+    )
+    navigated = tools.send("Page.navigate", {"url": page.as_uri()}, session=session)
+    return session, navigated.get("errorText")
+
+
+def wait_rendered(tools: DevTools, session: str, settle: float) -> tuple[dict, bool]:
+    """Poll the page's plots until all have rendered, or (once loaded) nothing changed for
+    `settle` seconds, or the deadline: (CHECK_JS's last answer, whether the page loaded)."""
+
+    def loaded() -> bool:
+        return any(e["method"] == "Page.loadEventFired" for e in tools.events)
+
+    state, previous, stable_since, done = {"plots": []}, None, time.monotonic(), False
+    while True:
+        tools.pump(0.25)
+        state = tools.send("Runtime.evaluate", {"expression": CHECK_JS, "returnByValue": True}, session=session)[
+            "result"
+        ].get("value") or {"plots": []}
+        plots = state["plots"]
+        done = loaded() and state.get("ready") == "complete" and state.get("url", "about:blank") != "about:blank"
+        if done and plots and all(p["ok"] for p in plots):
+            return state, done
+        signature = json.dumps(plots)
+        if signature != previous:
+            previous, stable_since = signature, time.monotonic()
+        if done and time.monotonic() - stable_since >= settle:
+            return state, done  # nothing changes any more: what is not rendered will not be
+        if time.monotonic() >= tools.deadline:
+            return state, done
+
+
+def evaluate(page: Path, expression: str, browser: str | None = None, timeout: float = 60.0, settle: float = 3.0):
+    """Open `page` offline as `check` does, wait for its plots, then evaluate the JavaScript
+    `expression` in it (a Promise is awaited) and return its value, as JSON gives it back.
+
+    What the tests read the drawn charts with: on a page made with dvc_plots_template/offline.html,
+    `window.vegaViews[id]` is each chart's vega View (its scales, data and scenegraph)."""
+    deadline = time.monotonic() + timeout
+    tools = DevTools(find_browser(browser), 1280, 900, deadline)
+    try:
+        session, error = open_offline(tools, page.resolve())
+        if error:
+            raise BrowserError(f"cannot open {page}: {error}")
+        wait_rendered(tools, session, settle)
+        reply = tools.send(
+            "Runtime.evaluate", {"expression": expression, "returnByValue": True, "awaitPromise": True}, session=session
+        )
+    except TimeoutError:
+        raise BrowserError("the browser stopped answering (20 s)") from None
+    finally:
+        tools.close()
+    if "exceptionDetails" in reply:
+        details = reply["exceptionDetails"]
+        raise BrowserError(f"the expression threw: {(details.get('exception') or {}).get('description') or details}")
+    return reply["result"].get("value")
+
+
 def check(
     page: Path, browser: str, timeout: float, settle: float, width: int, screenshot: Path | None, verbose: bool = False
 ) -> tuple[bool, str]:
@@ -299,44 +381,10 @@ def check(
     deadline = time.monotonic() + timeout
     tools = DevTools(browser, width, 900, deadline)
     try:
-        target = tools.send("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = tools.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
-        for method in ("Page.enable", "Runtime.enable", "Network.enable"):
-            tools.send(method, session=session)
-        tools.send(
-            "Network.emulateNetworkConditions",
-            {
-                "offline": True,
-                "latency": 0,
-                "downloadThroughput": -1,
-                "uploadThroughput": -1,
-            },
-            session=session,
-        )
-        navigated = tools.send("Page.navigate", {"url": page.as_uri()}, session=session)
-        if navigated.get("errorText"):
-            return False, f"cannot open the page: {navigated['errorText']}"
-
-        def loaded() -> bool:
-            return any(e["method"] == "Page.loadEventFired" for e in tools.events)
-
-        state, previous, stable_since = {"plots": []}, None, time.monotonic()
-        while True:
-            tools.pump(0.25)
-            state = tools.send("Runtime.evaluate", {"expression": CHECK_JS, "returnByValue": True}, session=session)[
-                "result"
-            ].get("value") or {"plots": []}
-            plots = state["plots"]
-            done = loaded() and state.get("ready") == "complete" and state.get("url", "about:blank") != "about:blank"
-            if done and plots and all(p["ok"] for p in plots):
-                break
-            signature = json.dumps(plots)
-            if signature != previous:
-                previous, stable_since = signature, time.monotonic()
-            if done and time.monotonic() - stable_since >= settle:
-                break  # nothing changes any more: what is not rendered will not be
-            if time.monotonic() >= deadline:
-                break
+        session, error = open_offline(tools, page)
+        if error:
+            return False, f"cannot open the page: {error}"
+        state, done = wait_rendered(tools, session, settle)
         timed_out = not done
 
         if screenshot is not None:

@@ -74,11 +74,20 @@ def synthetic_digits(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, labels
 
 
-def write_mnist(folder: Path, n_train: int = 600, n_test: int = 200, seed: int = 0) -> dict[str, str]:
-    """Write the four MNIST .gz files of synthetic digits; return their content SHA-256s."""
+def write_mnist(
+    folder: Path, n_train: int = 600, n_test: int = 200, seed: int = 0, test_label_noise: float = 0.0
+) -> dict[str, str]:
+    """Write the four MNIST .gz files of synthetic digits; return their content SHA-256s.
+
+    ``test_label_noise``: the share of test images labelled another digit at random, so that
+    every model makes errors, off the confusion matrix's diagonal."""
     folder.mkdir(parents=True, exist_ok=True)
     train_x, train_y = synthetic_digits(n_train, seed)
     test_x, test_y = synthetic_digits(n_test, seed + 1)
+    if test_label_noise:
+        rng = np.random.default_rng(seed + 2)
+        wrong = rng.random(n_test) < test_label_noise
+        test_y[wrong] = (test_y[wrong] + rng.integers(1, 10, size=int(wrong.sum()))) % 10
     arrays = dict(zip(MNIST_FILES, (train_x, train_y, test_x, test_y)))
     checksums = {}
     for name, array in arrays.items():
@@ -263,9 +272,7 @@ def edit_params(path: Path, checksums: dict[str, str]) -> None:
     """
     from ruamel.yaml import YAML
 
-    yaml = YAML()  # round-trip: comments and block-style lists survive
-    yaml.indent(mapping=2, sequence=4, offset=2)  # params.yaml's own indentation
-    yaml.width = 4096  # no wrapped checksums
+    yaml = YAML()  # round-trip, with the defaults `dvc exp run -S` writes: params.yaml's own layout
     params = yaml.load(path)
     params["download"]["sha256"].update(checksums)  # the same keys, new values: layout kept
     params["download"]["mirrors"] = ["http://127.0.0.1:9/"]
@@ -290,7 +297,7 @@ def edit_params(path: Path, checksums: dict[str, str]) -> None:
     params["plot"]["gallery_size"] = 16
     yaml.dump(params, path)
     text = path.read_text(encoding="utf-8")
-    assert "- http://127.0.0.1:9/" in text and "    channels:\n      - 4\n      - 8\n" in text  # still block style
+    assert "- http://127.0.0.1:9/" in text and "    channels:\n    - 4\n    - 8\n" in text  # still block style
 
 
 # --- failures: what a stage said, and bringing the last good outputs back -----------------------

@@ -7,6 +7,7 @@ DVC itself resolves dvc.yaml (foreach, vars), so these checks see the stages DVC
 from __future__ import annotations
 
 import ast
+import json
 from pathlib import Path
 
 import pytest
@@ -266,17 +267,21 @@ def test_each_stage_depends_on_existing_files(stages):
 
 def test_cross_model_plots_name_exactly_the_models(stages, dvc_yaml):
     declared = set().union(*(outs(s) for s in stages.values()))
+    # A binary model's curves get charts of their own, not the digit models' axes.
+    binary = [m for m in MODELS if getattr(PARAMS.models[m], "positive", None)]
+    kinds = {"every digit model": [m for m in MODELS if m not in binary], "every binary model": binary}
     for plot in dvc_yaml["plots"]:
         ((title, spec),) = plot.items()
         files = list(spec["y"])
-        if "every model" in title:
-            missing = [
-                f"plots/{m}/{Path(files[0]).name}" for m in MODELS if f"plots/{m}/{Path(files[0]).name}" not in files
-            ]
+        for kind, models in kinds.items():
+            if kind not in title:
+                continue
+            name = Path(files[0]).name
+            missing = [f"plots/{m}/{name}" for m in models if f"plots/{m}/{name}" not in files]
             assert not missing, (
                 f"dvc.yaml's top-level plot {title!r} lacks {', '.join(missing)}; add a line for each under its y"
             )
-            assert [f.split("/")[1] for f in files] == MODELS, f"{title}: list the models in vars: models order"
+            assert [f.split("/")[1] for f in files] == models, f"{title}: list the {kind}s in vars: models order"
         for data_file in files:
             assert data_file in declared, f"{title}: {data_file} is no stage's output"
             data = ROOT / data_file
@@ -292,3 +297,21 @@ def test_params_yaml_is_valid_and_lists_are_block_style():
     load_params(ROOT / "params.yaml")
     code = [line.split("#")[0] for line in (ROOT / "params.yaml").read_text().splitlines()]
     assert not [line for line in code if "[" in line], "dvc exp run -S rewrites inline lists; write them in block style"
+
+
+def test_every_plot_template_is_one_of_the_projects(dvc_yaml):
+    """Each chart names a template of .dvc/plots/ (not one of DVC's own), and DVC's built-in names,
+    which older commits' dvc.yaml use, hold one of them (linked there), so old charts draw the same way."""
+    templates = ROOT / ".dvc" / "plots"
+    named = {spec.get("template") for plot in dvc_yaml["plots"] for spec in plot.values()}
+    for stage in dvc_yaml["stages"].values():
+        for entry in stage.get("do", stage).get("plots", []):
+            if isinstance(entry, dict):
+                named |= {props.get("template") for props in entry.values() if isinstance(props, dict)}
+    named.discard(None)
+    assert named, "no chart names a template"
+    ours = {name: (templates / f"{name}.json").read_text(encoding="utf-8") for name in sorted(named)}
+    for name, text in ours.items():
+        assert "<DVC_METRIC_DATA>" in json.dumps(json.loads(text)), f"{name}: no <DVC_METRIC_DATA> anchor"
+    for builtin in ("linear", "simple", "confusion", "bar_horizontal"):  # older commits' dvc.yaml names these
+        assert (templates / f"{builtin}.json").read_text(encoding="utf-8") in ours.values(), builtin

@@ -114,6 +114,11 @@ def test_metric_names_are_grouped_as_the_mlflow_ui_charts_them():
         "k/k0_l1": 0.2,
         "time/epoch_seconds": 1.5,
     }
+    # Epoch 0, the untrained network: its scores under their own keys, the rest as a step 0.
+    untrained = tracking.epoch_metrics({**row, "epoch": 0}, 1.5)
+    assert untrained["untrained/acc/test"] == 0.85 and untrained["untrained/loss/train"] == 0.5
+    assert not [k for k in untrained if k.startswith(("acc/", "loss/"))]
+    assert untrained["k/k1"] == 0.9 and untrained["lr"] == 0.01
     assert tracking.registered_name("deepcnn") == "mnist-deepcnn"
     assert tracking.redact("postgresql://mlflow:s3cret@db:5432/mlflow") == "postgresql://mlflow:***@db:5432/mlflow"
 
@@ -155,7 +160,10 @@ def test_a_training_run_records_data_model_and_linked_test_metrics(store, tmp_pa
     c = client(store)
     recorded = c.get_run(run_id)
     assert recorded.info.status == "FINISHED"
-    assert [(m.step, m.value) for m in c.get_metric_history(run_id, "loss/train")] == [(0, 2.0), (1, 1.0), (2, 0.0)]
+    # The curves start at epoch 1; the untrained network's scores are logged once, under their own keys.
+    assert [(m.step, m.value) for m in c.get_metric_history(run_id, "loss/train")] == [(1, 1.0), (2, 0.0)]
+    assert [(m.step, m.value) for m in c.get_metric_history(run_id, "untrained/loss/train")] == [(0, 2.0)]
+    assert [(m.step, m.value) for m in c.get_metric_history(run_id, "k/k1")] == [(0, 1.0), (1, 1.0), (2, 1.0)]
     assert {"lr", "acc/train", "k/k0", "k/k1", "time/epoch_seconds", "final/train_loss", "test/accuracy"} <= set(
         recorded.data.metrics
     )

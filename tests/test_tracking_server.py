@@ -172,7 +172,8 @@ def test_the_pipeline_logs_to_a_tracking_server(tmp_path):
 
         assert r.data.tags["checkpoint_sha256"] == hashlib.sha256((repo / "models/ann.pt").read_bytes()).hexdigest()
         assert r.data.params["init.k1"] == "1.0" and r.data.params["ann.train.epochs"] == "2"
-        assert [m.step for m in c.get_metric_history(run_id, "loss/train")] == [0, 1, 2]
+        assert [m.step for m in c.get_metric_history(run_id, "loss/train")] == [1, 2]
+        assert [m.step for m in c.get_metric_history(run_id, "untrained/loss/train")] == [0]
         assert [m.step for m in c.get_metric_history(run_id, "k/k1")] == [0, 1, 2]
         evaluated = (repo / "metrics/ann.json").read_text()
         import json

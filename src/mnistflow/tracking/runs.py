@@ -81,9 +81,18 @@ def metric_name(column: str) -> str | None:
 
 
 def epoch_metrics(row: Mapping[str, float], seconds: float) -> dict[str, float]:
-    """One history row (and the epoch's wall time) under their MLflow names."""
+    """One history row (and the epoch's wall time) under their MLflow names.
+
+    Epoch 0 is the untrained network: its scores (``acc/*``, ``loss/*``) go under their own keys
+    (``untrained/acc/test``), so that the MLflow UI's per-epoch charts start at epoch 1, where the
+    runs differ, instead of on an axis stretched to the untrained 10%."""
     named = {metric_name(k): v for k, v in {**row, "epoch_seconds": seconds}.items()}
-    return {k: v for k, v in named.items() if k is not None}
+    untrained = int(row["epoch"]) == 0
+    return {
+        f"untrained/{k}" if untrained and k.startswith(("acc/", "loss/")) else k: v
+        for k, v in named.items()
+        if k is not None
+    }
 
 
 # --- runs ----------------------------------------------------------------------------------------
@@ -151,7 +160,8 @@ class Run:
             )
 
     def log_epoch(self, row: Mapping[str, float], seconds: float) -> None:
-        """One per-epoch history row, as steps under grouped names (see :func:`metric_name`)."""
+        """One per-epoch history row, as steps under grouped names (see :func:`metric_name`;
+        epoch 0's scores under ``untrained/``, see :func:`epoch_metrics`)."""
         self.log_metrics(epoch_metrics(row, seconds), step=int(row["epoch"]))
 
     def log_artifact(self, path: str | Path, folder: str | None = None) -> None:
