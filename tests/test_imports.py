@@ -169,11 +169,6 @@ def loaded_at_import(start: str) -> set[str]:
     return seen
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="until issue 28's training-path change lands: workflow/train.py reaches the loop through "
-    "distributed.fit, so a single process loads src/mnistflow/distributed.py",
-)
 def test_single_process_training_does_not_load_distributed_code():
     for start in ("mnistflow.training", "mnistflow.workflow.train"):
         assert "mnistflow.distributed" not in loaded_at_import(start), (

@@ -22,6 +22,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from mnistflow.activations import COEFFICIENT
 from mnistflow.tracking.models import CHECKPOINT_TAG, log_model, promote
 from mnistflow.tracking.store import bounded_requests, check_store, mlflow_at, redact, store_errors, tracking_uri
 
@@ -71,7 +72,7 @@ def metric_name(column: str) -> str | None:
         return None
     if match := _SPLIT_METRIC.match(column):
         return f"{match.group(2)}/{match.group(1)}"
-    if re.fullmatch(r"[kb]\d+(_l\d+)?", column):  # every activation coefficient: k0.., b1..
+    if COEFFICIENT.fullmatch(column):  # every activation coefficient: k0.., b1..
         return f"k/{column}"
     if column.startswith(("x_lo_l", "x_hi_l")) or column == "span":  # where the activation's inputs lie
         return f"x/{column}"
