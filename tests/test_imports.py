@@ -4,6 +4,7 @@ dependencies it implies against the ones declared.
 - No import circle between the package's modules, counting imports inside functions (a circle
   hidden in a function still means two modules that cannot be read apart).
 - No module uses another module's ``_private`` name.
+- Only ``mnistflow.tracking`` imports MLflow.
 - The single-process training path does not load the distributed (torchrun) code.
 - Every third-party module imported at run time is declared in requirements.txt (which
   pyproject.toml reads), and every declared distribution is imported.
@@ -167,6 +168,19 @@ def loaded_at_import(start: str) -> set[str]:
             seen.add(module)
             todo.extend(edges[module])
     return seen
+
+
+def test_only_tracking_imports_mlflow():
+    """MLflow is imported by ``mnistflow.tracking`` alone (its package docstring says so): every
+    other module reaches the store through it, so a command that logs nothing never pays for it."""
+    outside = sorted(
+        name
+        for name, path in MODULES.items()
+        if not name.startswith("mnistflow.tracking")
+        for target, _, _ in imports(path)
+        if target.split(".")[0] == "mlflow"
+    )
+    assert not outside, f"{outside} import mlflow: go through mnistflow.tracking instead"
 
 
 def test_single_process_training_does_not_load_distributed_code():

@@ -68,23 +68,6 @@ def load(key: str) -> predict.Classifier:
     return predict.select_classifier(model=key)
 
 
-def registry_client() -> Any | None:
-    """An MLflow client of the tracking store, or None when there is no store to read (no
-    SQLite file yet, as in a fresh clone): MLflow is imported only when there is."""
-    from mnistflow import tracking
-
-    uri = tracking.tracking_uri()
-    database = tracking.sqlite_file(uri)
-    if database is not None and not database.is_file():
-        return None
-    if tracking.scheme(uri) in ("http", "https"):
-        tracking.probe_server(uri)
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    return mlflow.MlflowClient()
-
-
 def choices(current: predict.Classifier) -> list[str]:
     """The models the page offers: ``current`` first, then each digit model's local checkpoint
     and its registry ``@champion``, where they exist. A registry that cannot be read leaves a
@@ -96,7 +79,7 @@ def choices(current: predict.Classifier) -> list[str]:
         if paths.checkpoint(name).is_file():
             keys.append(str(paths.checkpoint(name)))
     try:
-        client = registry_client()
+        client = tracking.registry_client()
         if client is not None:
             with tracking.bounded_requests():
                 for name in predict.digit_models():
@@ -121,7 +104,7 @@ def _registry_info(uri: str) -> dict[str, Any]:
     from mnistflow import tracking
 
     info: dict[str, Any] = {}
-    client = registry_client()
+    client = tracking.registry_client()
     if client is None:
         return info
     with tracking.bounded_requests():

@@ -19,6 +19,7 @@ from mnistflow.tracking.models import (
     log_model,
     promote,
     registered_name,
+    registry_client,
     registry_entry,
     served_module,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "champion",
     "champions",
     "promote",
+    "registry_client",
     "registry_entry",
     "bounded_requests",
     "check_sqlite_file",

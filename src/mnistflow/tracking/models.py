@@ -250,3 +250,15 @@ def load_model(uri: str) -> Any:
         ) from None
     finally:
         quiet.setLevel(level)
+
+
+def registry_client() -> Any | None:
+    """An MLflow client of the tracking store, or None when there is no store to read (no
+    SQLite file yet, as in a fresh clone): MLflow is imported only when there is."""
+    uri = tracking_uri()
+    database = sqlite_file(uri)
+    if database is not None and not database.is_file():
+        return None
+    if scheme(uri) in ("http", "https"):
+        probe_server(uri)
+    return mlflow_at(uri).MlflowClient()
