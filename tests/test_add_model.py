@@ -194,18 +194,19 @@ def test_the_consistency_tests_name_the_one_missing_piece(project):
     assert before.returncode == 1, before.stdout
     failed = [line for line in before.stdout.splitlines() if line.startswith("FAILED")]
     assert len(failed) == 1 and "test_cross_model_plots_name_exactly_the_models" in failed[0], before.stdout
-    assert (
-        f"lacks plots/{NEW}/history.csv, plots/{YES_NO}/history.csv; add a line for each under its y" in before.stdout
-    )
+    # The digit model joins the digit charts, the yes/no model the binary ones, each named.
+    assert f"every digit model' lacks plots/{NEW}/history.csv;" in before.stdout, before.stdout
+    assert f"every binary model' lacks plots/{YES_NO}/history.csv;" in before.stdout, before.stdout
+    assert "add a line for each missing file under its chart's y" in before.stdout
 
     yaml = round_trip_yaml()
     pipeline = yaml.load(repo / "dvc.yaml")
     for plot in pipeline["plots"]:
         ((title, spec),) = plot.items()
-        if "every digit model" in title:
-            ((column_file, column),) = list(spec["y"].items())[:1]
-            for name in (NEW, YES_NO):
-                spec["y"][column_file.replace("/ann/", f"/{name}/")] = column
+        for kind, name in (("every digit model", NEW), ("every binary model", YES_NO)):
+            if kind in title:
+                ((column_file, column),) = list(spec["y"].items())[:1]
+                spec["y"][column_file.replace(f"/{column_file.split('/')[1]}/", f"/{name}/")] = column
     yaml.dump(pipeline, repo / "dvc.yaml")
     after = subprocess.run(pytest_cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
     assert after.returncode == 0, after.stdout

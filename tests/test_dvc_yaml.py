@@ -270,6 +270,7 @@ def test_cross_model_plots_name_exactly_the_models(stages, dvc_yaml):
     # A binary model's curves get charts of their own, not the digit models' axes.
     binary = [m for m in MODELS if getattr(PARAMS.models[m], "positive", None)]
     kinds = {"every digit model": [m for m in MODELS if m not in binary], "every binary model": binary}
+    lacking = []  # every chart that misses a model, named at once: a new model needs them all
     for plot in dvc_yaml["plots"]:
         ((title, spec),) = plot.items()
         files = list(spec["y"])
@@ -278,10 +279,10 @@ def test_cross_model_plots_name_exactly_the_models(stages, dvc_yaml):
                 continue
             name = Path(files[0]).name
             missing = [f"plots/{m}/{name}" for m in models if f"plots/{m}/{name}" not in files]
-            assert not missing, (
-                f"dvc.yaml's top-level plot {title!r} lacks {', '.join(missing)}; add a line for each under its y"
-            )
-            assert [f.split("/")[1] for f in files] == models, f"{title}: list the {kind}s in vars: models order"
+            if missing:
+                lacking.append(f"dvc.yaml's top-level plot {title!r} lacks {', '.join(missing)}")
+            elif [f.split("/")[1] for f in files] != models:
+                lacking.append(f"{title}: list the {kind}s in vars: models order")
         for data_file in files:
             assert data_file in declared, f"{title}: {data_file} is no stage's output"
             data = ROOT / data_file
@@ -291,6 +292,7 @@ def test_cross_model_plots_name_exactly_the_models(stages, dvc_yaml):
                 for column in [columns] if isinstance(columns, str) else columns:
                     assert column in header, f"{title}: {data_file} has no column {column}"
                 assert spec["x"] in header, f"{title}: {data_file} has no column {spec['x']}"
+    assert not lacking, "; ".join(lacking) + "; add a line for each missing file under its chart's y"
 
 
 def test_params_yaml_is_valid_and_lists_are_block_style():

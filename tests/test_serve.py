@@ -6,7 +6,7 @@ the first version, so alias `champion` names it; `mlflow models serve --env-mana
 serves the champion (docs/operations.md) on 127.0.0.1 and a free
 port; two images posted to /invocations as README shows get the checkpoint's own
 probabilities back; a malformed request gets a 400. The server is always stopped (its whole
-process group). `mnistflow predict` and `mnistflow serve --model-uri` then read the same
+process group). `mnistflow predict --model-uri` and `mnistflow serve` (its default) then read the same
 champion, the page's server naming its version, alias and accuracies. About 60 s on 2 cores,
 mostly the stages' and the servers' imports.
 """
@@ -158,9 +158,10 @@ def test_the_registered_model_answers_http_requests(tmp_path):
         assert list(top) == list(expected_top)  # the same ranking; bf16 (checkpoint) vs float32 (served) values
         np.testing.assert_allclose(list(top.values()), list(expected_top.values()), atol=0.03)
 
-        # `mnistflow serve --model-uri` names the registered version, its alias and accuracies, and offers
-        # the checkpoint too; its answer is `mnistflow predict`'s.
-        page, page_url = start_server(["--model-uri", champion], cwd=project, env=cli_env)
+        # `mnistflow serve`, with no model named, answers with the registry's champion (the store has
+        # one): it names the registered version, its alias and accuracies, and offers the checkpoint
+        # too; its answer is `mnistflow predict --model-uri`'s.
+        page, page_url = start_server([], cwd=project, env=cli_env)
         try:
             with urllib.request.urlopen(f"{page_url}api/models", timeout=60) as response:
                 listing = json.loads(response.read())
@@ -177,6 +178,9 @@ def test_the_registered_model_answers_http_requests(tmp_path):
             ["champion"],
         )
         assert model_info["val_acc"] == trained_metrics["val_acc"]
+        assert model_info["chosen_for"] == (
+            f"the registry's champion with the best validation accuracy: {trained_metrics['val_acc']:.2%}"
+        )
         assert model_info["test_acc"] == pytest.approx(trained_metrics["test_acc"], abs=1e-9)
         assert served_answer["predictions"][0]["top"] == by_uri["predictions"][0]["top"]
     finally:

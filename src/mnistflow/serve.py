@@ -382,6 +382,27 @@ async def read_body(request: Request) -> bytes:
 # --- the server ------------------------------------------------------------------------------------
 
 
+def default_classifier() -> predict.Classifier | None:
+    """The registry's ``@champion`` with the best validation accuracy among the digit models, or
+    None when the store has none (then the local checkpoints answer, as ``mnistflow predict``'s
+    default). A registry that cannot be read is a note on stderr, and the checkpoints answer."""
+    from mnistflow import tracking
+
+    try:
+        with tracking.bounded_requests():
+            best = tracking.best_champion(predict.digit_models())
+    except Exception as exc:  # the checkpoints still answer: say why the registry does not
+        text = " ".join(str(exc).split())[:120]
+        print(f"note: the model registry is not read ({text}); the local checkpoints answer", file=sys.stderr)
+        return None
+    if best is None:
+        return None
+    uri, val_acc = best
+    classifier = predict.select_classifier(model_uri=uri)
+    classifier.why = f"the registry's champion with the best validation accuracy: {val_acc:.2%}"
+    return classifier
+
+
 def bind(host: str, port: int) -> socket.socket:
     """A listening socket on ``host``:``port`` (0: a free port); one line if it cannot be had."""
     try:
@@ -416,7 +437,8 @@ def serve(host: str, port: int, model: str | None = None, model_uri: str | None 
 
     sock = bind(host, port)
     try:
-        classifier = predict.select_classifier(model, model_uri)
+        classifier = default_classifier() if model is None and model_uri is None else None
+        classifier = classifier or predict.select_classifier(model, model_uri)
         judge = predict.square_judge()
         models = Models(classifier, choices(classifier))
         app = create_app(models, judge)

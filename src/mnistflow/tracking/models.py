@@ -262,3 +262,19 @@ def registry_client() -> Any | None:
     if scheme(uri) in ("http", "https"):
         probe_server(uri)
     return mlflow_at(uri).MlflowClient()
+
+
+def best_champion(models: Sequence[str]) -> tuple[str, float] | None:
+    """The ``models:/mnist-<model>@champion`` URI of the model, among ``models``, whose champion
+    has the best validation accuracy (its ``val_acc`` tag; on a tie the first listed), and that
+    accuracy; None when the store has no such champion (no store yet, or nothing registered)."""
+    client = registry_client()
+    if client is None:
+        return None
+    best: tuple[str, float] | None = None
+    with store_errors(tracking_uri(), "reading the model registry"):
+        for model in models:
+            version = champion(client, registered_name(model))
+            if version is not None and (best is None or version_val_acc(version) > best[1]):
+                best = (f"models:/{registered_name(model)}@{CHAMPION}", version_val_acc(version))
+    return best
