@@ -21,7 +21,7 @@ SQUARE = square_task((0, 1, 4, 9))
 
 
 def augment_settings(degrees=0.0, translate=0.0, scale=0.0):
-    return AugmentSettings(degrees=degrees, translate=translate, scale=scale)
+    return AugmentSettings(degrees=degrees, translate=translate, scale=scale, elastic_alpha=0.0, elastic_sigma=4.0)
 
 
 @pytest.mark.parametrize("n_outputs", [10, 1])

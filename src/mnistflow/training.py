@@ -24,7 +24,9 @@ import torch
 from torch import nn
 
 from mnistflow.config import MLPTraining, Training
+from mnistflow import tta
 from mnistflow.data.prepare import Split, Splits
+from mnistflow.ema import copy_into, make_ema
 from mnistflow.errors import Interrupted, UserError
 from mnistflow.inference import autocast, predict_logits, to_model_layout
 from mnistflow.parallel import job_threads
@@ -176,6 +178,22 @@ class TorchEngine:
             self.model.to(memory_format=torch.channels_last)
         self.cfg, self.task = cfg, task
         self.optimizer = make_optimizer(self.model, cfg)
+        self.ema = make_ema(self.model, cfg.ema_decay)
+
+    @property
+    def scored(self) -> nn.Module:
+        """The network that is evaluated and saved: the weights' average when one is kept."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def average(self) -> None:
+        """Fold the weights after a step into the average (``train.ema_decay``; none: nothing)."""
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+    def finish(self) -> None:
+        """After the last step: the model takes the average's weights, which the stage saves."""
+        if self.ema is not None:
+            copy_into(self.ema, self.model)
 
     def step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
         """One optimisation step on a batch; returns its (smoothed, if configured) loss."""
@@ -191,7 +209,7 @@ class TorchEngine:
         return loss.item()
 
     def logits(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-        return predict_logits(self.model, x, batch_size, self.device, self.cfg.amp, self.cfg.channels_last)
+        return predict_logits(self.scored, x, batch_size, self.device, self.cfg.amp, self.cfg.channels_last)
 
     def scalars(self) -> dict[str, float]:
         scalars = getattr(self.model, "scalars", None)
@@ -316,8 +334,11 @@ def fit(
 
     def record(epoch: int, lr: float, start: float | None) -> None:
         """Evaluate after epoch ``epoch`` (begun at ``start``; None: before training); its
-        seconds include this evaluation."""
-        row, history.logits = epoch_row(engine, epoch, lr, data, task, eval_batch_size)
+        seconds include this evaluation. Test-time augmentation (``mnistflow.tta``) multiplies an
+        evaluation's cost, so only the last one, whose answers are saved, uses it."""
+        scored = getattr(engine, "scored", engine.model)
+        with contextlib.nullcontext() if epoch == cfg.epochs else tta.suspended(scored):
+            row, history.logits = epoch_row(engine, epoch, lr, data, task, eval_batch_size)
         seconds = time.perf_counter() - start if start is not None else 0.0
         if epoch == 0:  # an untrainable start (init.k1 = 1e6) is caught before the first step
             check_divergence(0, cfg.epochs, 0, max(row[f"{name}_loss"] for name in data), lr, engine.scalars())
@@ -328,6 +349,8 @@ def fit(
     try:
         with engine.session():
             _train_epochs(engine, cfg, x_train, y_train, generator, augment, history, record)
+        if hasattr(engine, "finish"):
+            engine.finish()
     except Interrupted as exc:
         raise exc.at(f"at epoch {len(history.epochs)} of {cfg.epochs}; nothing written") from None
     return history
@@ -360,6 +383,8 @@ def _train_epochs(
             if augment is not None:
                 x = augment(x)
             loss = engine.step(x, y_train[batch], lr)
+            if hasattr(engine, "average"):
+                engine.average()
             step += 1
             # Every step: loss.item() has synchronised already, and the scalars are a few numbers.
             check_divergence(epoch + 1, cfg.epochs, step, loss, lr, engine.scalars())
