@@ -23,16 +23,17 @@ def test_no_decay_keeps_no_average():
 
 
 def test_average_equals_the_hand_computed_one_for_weights_and_batchnorm_statistics():
-    decay = 0.75
+    decay = 0.75  # reached at the 20th update: the n-th uses min(decay, (1 + n) / (10 + n))
     engine = TorchEngine(tiny(), training(ema_decay=decay, lr=0.1), MULTICLASS)
     torch.manual_seed(1)
     expected = None
-    for _ in range(4):
+    for step in range(25):
         engine.step(torch.randn(8, 2, 2), torch.randint(0, 2, (8,)), 0.1)
         engine.average()
         now = {k: v.detach().clone().double() for k, v in engine.model.state_dict().items() if v.is_floating_point()}
-        # The first update copies the weights; each later one moves a quarter of the way to them.
-        expected = now if expected is None else {k: decay * expected[k] + (1 - decay) * now[k] for k in now}
+        # The first update copies the weights; the n-th after it moves 1 - d of the way to them.
+        d = min(decay, (1 + step) / (10 + step))  # step: the updates before this one
+        expected = now if expected is None else {k: d * expected[k] + (1 - d) * now[k] for k in now}
     averaged = engine.ema.module.state_dict()
     assert set(expected) >= {"1.weight", "2.running_mean", "2.running_var"}
     for key, value in expected.items():
