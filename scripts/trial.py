@@ -198,6 +198,7 @@ def bench(model: str, variants: list[list[str]], rounds: int, steps: int) -> Non
                 if aug is not None:
                     xb = aug(xb)
                 engine.step(xb, y[idx], spec.train.lr * 0.1)
+                engine.average()  # the weights' average, when one is kept (train.ema_decay)
             t_steps = time.perf_counter() - t0
             t0 = time.perf_counter()
             epoch_row(engine, 0, 0.0, data, spec.task, params.evaluate.batch_size)
