@@ -12,7 +12,9 @@ The first update copies the weights (torch's rule), so the average starts where 
 The decay warms up as TensorFlow's ``ExponentialMovingAverage(num_updates=...)`` does: the
 n-th update uses ``min(decay, (1 + n) / (10 + n))``. Without it an average of 0.999 still
 holds 5% of the random initial weights after 3,000 steps, and of a network with BatchNorm
-that is no network at all (a deep CNN trial scored 93% on validation, docs/trials.md).
+that is no network at all (a deep CNN trial scored 93% on validation, docs/trials.md). The cap
+reaches 0.999 only after 9,000 updates: in a shorter run it is the cap that acts, an average
+over about the last tenth of the steps, whatever ``decay`` above it says.
 """
 
 from __future__ import annotations
