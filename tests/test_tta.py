@@ -107,3 +107,24 @@ def test_checkpoint_predict_and_the_mlflow_model_apply_the_same_tta_as_evaluate(
     )
     answer = mlflow.pyfunc.load_model(str(tmp_path / "model")).predict(x.numpy())
     np.testing.assert_allclose(answer, evaluated, rtol=1e-5, atol=1e-6)
+
+
+def test_fit_saves_the_answers_with_tta():
+    """The last evaluation's answers (what evaluate scores) are the model's own, with its TTA."""
+    from conftest import training
+
+    from mnistflow.data.prepare import Split, Splits
+    from mnistflow.inference import predict_logits
+    from mnistflow.training import fit
+
+    x = images(96).numpy()
+    y = np.arange(96) % 10
+    splits = Splits(*(Split(x, y, np.arange(96)) for _ in range(3)), info={})
+    model = net("plus")
+    history = fit(model, splits, training(epochs=2, batch_size=32))
+    with torch.no_grad():
+        with_tta = predict_logits(model, torch.from_numpy(x), 48)
+        with suspended(model):
+            plain = predict_logits(model, torch.from_numpy(x), 48)
+    np.testing.assert_allclose(history.logits["val"].numpy(), with_tta.numpy(), rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(with_tta, plain, atol=1e-4)
