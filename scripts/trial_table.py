@@ -67,7 +67,9 @@ def chart(found: dict[str, dict[int, float]], costs: dict[str, object], chosen: 
                 color="C3" if mark else "C0",
                 capsize=3,
             )
-            ax.annotate(name.split("/", 1)[1], (cost, acc.mean()), fontsize=6, xytext=(4, 2), textcoords="offset points")
+            ax.annotate(
+                name.split("/", 1)[1], (cost, acc.mean()), fontsize=6, xytext=(4, 2), textcoords="offset points"
+            )
         bar, floor = {"deepcnn": (99.65, 99.55), "square": (99.75, 99.65)}[model]
         ax.axhline(bar, color="C2", lw=1, ls="--", label=f"bar: mean ≥ {bar}%")
         ax.axhline(floor, color="C1", lw=1, ls=":", label=f"floor: every seed ≥ {floor}%")
