@@ -65,7 +65,7 @@ def main() -> None:
                     f"{name:8s} {'bf16' if bf16 else 'fp32'} {'channels_last' if channels_last else 'contiguous   '}  "
                     f"{rate:7.0f} img/s  ({54000 / rate:5.1f} s per 54k-image epoch)"
                 )
-    cfg = AugmentSettings(degrees=10, translate=0.1, scale=0.1)
+    cfg = AugmentSettings(degrees=10, translate=0.1, scale=0.1, elastic_alpha=0.0, elastic_sigma=4.0)
     from torchvision.transforms import v2  # the per-image reference only
 
     transform = v2.RandomAffine(

@@ -77,9 +77,35 @@ def spec_for(model: str, settings: list[str], seed: int | None):
     return model_spec(model, params), params
 
 
-def trial(model: str, settings: list[str], seed: int, log: Path | None, tag: str) -> float:
+def variant_scores(engine, extra: dict, x, y, task, batch_size: int, modes: list[str]) -> dict[str, float]:
+    """Validation accuracy of the last step's weights, the configured average and each extra
+    average, each with every test-time augmentation of ``modes``: candidates from one run."""
+    from mnistflow.inference import predict_logits
+    from mnistflow.training import loss_and_accuracy
+
+    nets = {"raw": engine.model}
+    if engine.ema is not None:
+        nets[f"ema{engine.cfg.ema_decay:g}"] = engine.ema.module
+    nets.update({f"ema{decay:g}": avg.module for decay, avg in extra.items()})
+    scores = {}
+    for name, net in nets.items():
+        configured = getattr(net, "tta", None)
+        for mode in modes if configured is not None else ["none"]:
+            if configured is not None:
+                net.tta = mode
+            logits = predict_logits(net, x, batch_size, engine.device, engine.cfg.amp, engine.cfg.channels_last)
+            scores[f"{name}/{mode}"] = loss_and_accuracy(logits, y, task)[1]
+        if configured is not None:
+            net.tta = configured
+    return scores
+
+
+def trial(
+    model: str, settings: list[str], seed: int, log: Path | None, tag: str, ema_extra=(), modes=("none",)
+) -> float:
+    from mnistflow.ema import make_ema
     from mnistflow.models import build_model
-    from mnistflow.training import configure_threads, fit, seed_everything
+    from mnistflow.training import TorchEngine, as_tensors, configure_threads, fit, seed_everything
 
     spec, params = spec_for(model, settings, seed)
     threads = configure_threads()
@@ -87,6 +113,17 @@ def trial(model: str, settings: list[str], seed: int, log: Path | None, tag: str
     net = build_model(spec.arch, spec.kwargs)
     splits = load_data(spec.task)
     rows = []
+    engine = TorchEngine(net, spec.train, spec.task)
+    extra = {decay: make_ema(engine.model, decay) for decay in ema_extra}
+    configured_average = engine.average
+
+    def average() -> None:  # the configured average, and every extra one, after each step
+        configured_average()
+        for avg in extra.values():
+            avg.update_parameters(engine.model)
+
+    engine.average = average
+    variants: dict[str, float] = {}
 
     def on_epoch(row, seconds):
         kept = {"epoch": int(row["epoch"]), "s": round(seconds, 2)}
@@ -98,8 +135,12 @@ def trial(model: str, settings: list[str], seed: int, log: Path | None, tag: str
             f"  val_loss {kept['val_loss']:.4f}  ({seconds:.1f} s)",
             flush=True,
         )
+        if kept["epoch"] == spec.train.epochs and (extra or len(modes) > 1 or engine.ema is not None):
+            x, y = as_tensors(splits.val)
+            variants.update(variant_scores(engine, extra, x, y, spec.task, params.evaluate.batch_size, list(modes)))
+            print(f"[{tag} s{seed}] variants " + "  ".join(f"{k} {v:.2%}" for k, v in variants.items()), flush=True)
 
-    fit(net, splits, spec.train, spec.task, on_epoch=on_epoch, eval_batch_size=params.evaluate.batch_size)
+    fit(engine, splits, spec.train, spec.task, on_epoch=on_epoch, eval_batch_size=params.evaluate.batch_size)
     final = rows[-1]["val_acc"]
     epoch_s = [r["s"] for r in rows[1:]]
     print(f"[{tag} s{seed}] FINAL val {final:.2%}  epoch s mean {np.mean(epoch_s):.1f}  threads {threads}", flush=True)
@@ -114,6 +155,7 @@ def trial(model: str, settings: list[str], seed: int, log: Path | None, tag: str
                         "seed": seed,
                         "threads": threads,
                         "val_acc": final,
+                        "variants": variants,
                         "epochs": rows,
                         "time": time.strftime("%Y-%m-%d %H:%M:%S"),
                     }
@@ -156,6 +198,7 @@ def bench(model: str, variants: list[list[str]], rounds: int, steps: int) -> Non
                 if aug is not None:
                     xb = aug(xb)
                 engine.step(xb, y[idx], spec.train.lr * 0.1)
+                engine.average()  # the weights' average, when one is kept (train.ema_decay)
             t_steps = time.perf_counter() - t0
             t0 = time.perf_counter()
             evaluate(engine, 0, 0.0, data, spec.task, params.evaluate.batch_size)
@@ -183,6 +226,8 @@ def main() -> None:
     ap.add_argument("--tag", default="")
     ap.add_argument("--bench", action="store_true")
     ap.add_argument("--vs", action="append", default=[], help="--bench: another variant, settings separated by spaces")
+    ap.add_argument("--ema-extra", type=float, nargs="*", default=[], help="more EMA decays to score at the end")
+    ap.add_argument("--tta", nargs="*", default=["none"], help="test-time augmentations to score at the end")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--steps", type=int, default=60)
     args = ap.parse_args()
@@ -192,7 +237,8 @@ def main() -> None:
         bench(args.model, variants, args.rounds, args.steps)
         return
     for seed in args.seed:
-        trial(args.model, prefix(args.settings), seed, args.log, args.tag or ",".join(args.settings) or "committed")
+        tag = args.tag or ",".join(args.settings) or "committed"
+        trial(args.model, prefix(args.settings), seed, args.log, tag, args.ema_extra, args.tta)
 
 
 if __name__ == "__main__":

@@ -125,10 +125,11 @@ def training(**overrides):
         device="cpu",
         log_every=50,
         train_eval_size=0,
-        augment=AugmentSettings(degrees=0.0, translate=0.0, scale=0.0),
+        augment=AugmentSettings(degrees=0.0, translate=0.0, scale=0.0, elastic_alpha=0.0, elastic_sigma=4.0),
         amp="none",
         channels_last=False,
         label_smoothing=0.0,
+        ema_decay=0.0,
         backend="torch",
     )
     values.update(overrides)
@@ -157,7 +158,17 @@ def cnn_model(**overrides):
     from mnistflow.config import CNNModel
 
     return CNNModel(
-        **{"arch": "lenet5", "channels": (6, 16), "dense": (120, 84), "dropout": 0.0, "dense_dropout": 0.0, **overrides}
+        **{
+            "arch": "lenet5",
+            "channels": (6, 16),
+            "dense": (120, 84),
+            "dropout": 0.0,
+            "dense_dropout": 0.0,
+            "downsample": "maxpool",
+            "batchnorm": "block",
+            "tta": "none",
+            **overrides,
+        }
     )
 
 

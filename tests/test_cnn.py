@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -21,7 +23,7 @@ SQUARE = square_task((0, 1, 4, 9))
 
 
 def augment_settings(degrees=0.0, translate=0.0, scale=0.0):
-    return AugmentSettings(degrees=degrees, translate=translate, scale=scale)
+    return AugmentSettings(degrees=degrees, translate=translate, scale=scale, elastic_alpha=0.0, elastic_sigma=4.0)
 
 
 @pytest.mark.parametrize("n_outputs", [10, 1])
@@ -180,3 +182,24 @@ def test_augmentation_bf16_and_channels_last_train_too(splits):
     seed_everything(0)
     again = fit(DeepCNN(channels=(4, 8), dense=(32, 16), dropout=0.1, dense_dropout=0.1, n_outputs=10), splits, cfg)
     assert again.epochs == history.epochs
+
+
+def test_deepcnn_strided_downsampling_and_batchnorm_after_every_convolution():
+    import yaml
+
+    from mnistflow.config import parse_params
+
+    _, kwargs = cnn_spec(
+        cnn_model(arch="deepcnn", channels=(4, 8), dense=(16,), downsample="strided", batchnorm="every")
+    )
+    model = build_model("deepcnn", kwargs)
+    convs = [m for m in model.features if isinstance(m, torch.nn.Conv2d)]
+    norms = [m for m in model.features if isinstance(m, torch.nn.BatchNorm2d)]
+    assert [c.stride for c in convs] == [(1, 1), (1, 1), (2, 2)] * 2 and len(norms) == len(convs) == 6
+    assert not any(isinstance(m, torch.nn.MaxPool2d) for m in model.features)
+    assert model(torch.rand(3, 28, 28)).shape == (3, 10)
+    # lenet5 has no such options: a value other than the neutral one is refused, naming the key.
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    raw["lenet5"]["model"]["batchnorm"] = "every"
+    with pytest.raises(ValueError, match=r"lenet5\.model\.batchnorm: is 'every', but only arch deepcnn reads it"):
+        parse_params(raw)

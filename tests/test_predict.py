@@ -103,7 +103,7 @@ def project(tmp_path_factory) -> Path:
         batch_size=64,
         lr=2e-3,
         schedule="cosine",
-        augment=AugmentSettings(degrees=0.0, translate=0.1, scale=0.1),
+        augment=AugmentSettings(degrees=0.0, translate=0.1, scale=0.1, elastic_alpha=0.0, elastic_sigma=4.0),
     )
     history = fit(model, splits, cfg, MULTICLASS)
     assert history.last["val_acc"] >= 0.97, history.last

@@ -239,10 +239,15 @@ class AugmentSettings:
     translate: float
     # Random zoom by a factor in [1 - scale, 1 + scale] (0: off).
     scale: float
+    # Elastic distortion after the affine one (mnistflow.data.elastic): the largest displacement
+    # of a pixel, in pixels (0: off), and the smoothness of the displacement field (Gaussian
+    # sigma, in pixels).
+    elastic_alpha: float
+    elastic_sigma: float
 
     @property
     def enabled(self) -> bool:
-        return bool(self.degrees or self.translate or self.scale)
+        return bool(self.degrees or self.translate or self.scale or self.elastic_alpha)
 
     def problems(self) -> Problems:
         if not 0 <= self.degrees <= 180:
@@ -251,6 +256,13 @@ class AugmentSettings:
             yield "translate", f"must be in [0, 0.5), got {self.translate}"
         if not 0 <= self.scale < 1:
             yield "scale", f"must be in [0, 1), got {self.scale}"
+        if not 0 <= self.elastic_alpha <= 4:
+            yield (
+                "elastic_alpha",
+                f"must be in [0, 4] pixels (MNIST's 20-pixel digit has 4 pixels of margin), got {self.elastic_alpha}",
+            )
+        if not 0.5 <= self.elastic_sigma <= 14:
+            yield "elastic_sigma", f"must be in [0.5, 14] pixels, got {self.elastic_sigma}"
 
 
 @dataclass(frozen=True)
@@ -293,12 +305,17 @@ class Training:
     channels_last: bool
     # Label smoothing of the cross-entropy (binary: targets pulled towards 0.5 by half of it).
     label_smoothing: float
+    # > 0: score and save an exponential moving average of the weights and BatchNorm statistics
+    # with this decay per step (mnistflow.ema); 0: the last step's weights.
+    ema_decay: float
 
     def uses_numpy(self) -> bool:
         """Whether the from-scratch NumPy engine trains (only a fully connected network's may)."""
         return False
 
     def problems(self) -> Problems:
+        if not 0 <= self.ema_decay < 1:
+            yield "ema_decay", f"must be in [0, 1) (0: off), got {self.ema_decay}"
         for name in ("epochs", "batch_size", "log_every"):
             if getattr(self, name) < 1:
                 yield name, f"must be >= 1, got {getattr(self, name)}"
@@ -342,6 +359,7 @@ class MLPTraining(Training):
                 "amp": self.amp != "none",
                 "device": self.device in ("cuda", "mps"),
                 "label_smoothing": self.label_smoothing > 0,
+                "ema_decay": self.ema_decay > 0,
             }
             for name, bad in unsupported.items():
                 if bad:
@@ -367,8 +385,21 @@ class CNNModel:
     dropout: float
     # Dropout before the output layer.
     dense_dropout: float
+    # deepcnn: how a block halves its maps: maxpool (2x2 max pooling), or strided (a 5x5
+    # convolution of stride 2, as the convolutions' own learned downsampling); lenet5: maxpool.
+    downsample: Literal["maxpool", "strided"]
+    # deepcnn: BatchNorm once per block (block), or after every convolution (every); lenet5: block (none).
+    batchnorm: Literal["block", "every"]
+    # Test-time augmentation (mnistflow.tta): the answer is the mean of the probabilities on the
+    # image and on copies shifted by one pixel: none; plus (the 4 neighbours); ring (all 8).
+    tta: Literal["none", "plus", "ring"]
 
     def problems(self) -> Problems:
+        if self.arch == "lenet5":
+            for name, neutral in (("downsample", "maxpool"), ("batchnorm", "block")):
+                if getattr(self, name) != neutral:
+                    yield name, f"is {getattr(self, name)!r}, but only arch deepcnn reads it; set it to {neutral}"
+
         if self.arch == "lenet5" and len(self.channels) != 2:
             yield "channels", f"lenet5 has exactly two convolutions, so two channel counts; got {list(self.channels)}"
         if self.arch == "deepcnn" and not 1 <= len(self.channels) <= 4:

@@ -22,9 +22,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from mnistflow import tta
 from mnistflow.activations import NETWORK_COEFFICIENT, family
 from mnistflow.config import MLPTraining, Training
 from mnistflow.data.prepare import Split, Splits
+from mnistflow.ema import copy_into, make_ema
 from mnistflow.errors import Interrupted, UserError
 from mnistflow.inference import autocast, predict_logits, to_model_layout
 from mnistflow.parallel import job_threads
@@ -176,6 +178,22 @@ class TorchEngine:
             self.model.to(memory_format=torch.channels_last)
         self.cfg, self.task = cfg, task
         self.optimizer = make_optimizer(self.model, cfg)
+        self.ema = make_ema(self.model, cfg.ema_decay)
+
+    @property
+    def scored(self) -> nn.Module:
+        """The network that is evaluated and saved: the weights' average when one is kept."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def average(self) -> None:
+        """Fold the weights after a step into the average (``train.ema_decay``; none: nothing)."""
+        if self.ema is not None:
+            self.ema.update_parameters(self.model)
+
+    def finish(self) -> None:
+        """After the last step: the model takes the average's weights, which the stage saves."""
+        if self.ema is not None:
+            copy_into(self.ema, self.model)
 
     def step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
         """One optimisation step on a batch; returns its (smoothed, if configured) loss."""
@@ -191,7 +209,7 @@ class TorchEngine:
         return loss.item()
 
     def logits(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:
-        return predict_logits(self.model, x, batch_size, self.device, self.cfg.amp, self.cfg.channels_last)
+        return predict_logits(self.scored, x, batch_size, self.device, self.cfg.amp, self.cfg.channels_last)
 
     def scalars(self) -> dict[str, float]:
         scalars = getattr(self.model, "scalars", None)
@@ -234,6 +252,12 @@ class NumpyEngine:
         loss, grads = self.model.loss_and_grads(x.numpy(), y.numpy())
         self.optimizer.step(grads)
         return float(loss)
+
+    def average(self) -> None:
+        """Nothing: the NumPy engine keeps no average of its weights (config refuses ``ema_decay`` there)."""
+
+    def finish(self) -> None:
+        """Nothing: the weights after the last step are the ones saved."""
 
     def logits(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:
         return torch.from_numpy(self.model.predict_logits(x.numpy(), batch_size)).float()
@@ -309,11 +333,18 @@ def train_epoch(
         if augment is not None:
             x = augment(x)
         loss = engine.step(x, y_train[batch], lr)
+        engine.average()
         # Every step: loss.item() has synchronised already, and the scalars are a few numbers.
         check_divergence(epoch + 1, cfg.epochs, step, loss, lr, engine.scalars())
         if step % cfg.log_every == 0:
             steps.append({"step": step, "epoch": step / steps_per_epoch, "loss": loss})
     return lr
+
+
+def final_scoring(engine: TorchEngine | NumpyEngine, final: bool) -> contextlib.AbstractContextManager:
+    """The scoring of an evaluation: test-time augmentation (``mnistflow.tta``) multiplies its
+    cost, so only the last evaluation, whose answers are saved, uses it."""
+    return contextlib.nullcontext() if final else tta.suspended(getattr(engine, "scored", engine.model))
 
 
 def fit(
@@ -350,7 +381,8 @@ def fit(
     history = History()
     try:
         with engine.session():
-            row, history.logits = evaluate(engine, 0, get_lr(0, cfg), data, task, eval_batch_size)
+            with final_scoring(engine, cfg.epochs == 0):
+                row, history.logits = evaluate(engine, 0, get_lr(0, cfg), data, task, eval_batch_size)
             # An untrainable start (init.k1 = 1e6) is caught before the first step.
             check_divergence(0, cfg.epochs, 0, max(row[f"{name}_loss"] for name in data), row["lr"], engine.scalars())
             history.epochs.append(row)
@@ -359,10 +391,12 @@ def fit(
             for epoch in range(cfg.epochs):
                 start = time.perf_counter()
                 lr = train_epoch(engine, cfg, epoch, x_train, y_train, generator, augment, history.steps)
-                row, history.logits = evaluate(engine, epoch + 1, lr, data, task, eval_batch_size)
+                with final_scoring(engine, epoch + 1 == cfg.epochs):
+                    row, history.logits = evaluate(engine, epoch + 1, lr, data, task, eval_batch_size)
                 history.epochs.append(row)
                 if on_epoch is not None:  # its seconds include the evaluation
                     on_epoch(row, time.perf_counter() - start)
+        engine.finish()
     except Interrupted as exc:
         raise exc.at(f"at epoch {len(history.epochs)} of {cfg.epochs}; nothing written") from None
     return history

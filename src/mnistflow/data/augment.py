@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from mnistflow.config import AugmentSettings
+from mnistflow.data.elastic import make_elastic
 
 Augmenter = Callable[[torch.Tensor], torch.Tensor]
 
@@ -101,10 +102,16 @@ def make_augmenter(cfg: AugmentSettings, fill: float = 0.0) -> Augmenter | None:
     """
     if not cfg.enabled:
         return None
+    affine = bool(cfg.degrees or cfg.translate or cfg.scale)
+    elastic = make_elastic(cfg.elastic_alpha, cfg.elastic_sigma, fill) if cfg.elastic_alpha else None
 
     def augment(batch: torch.Tensor) -> torch.Tensor:
         images = batch.unsqueeze(1) if batch.dim() == 3 else batch
         n, _, height, width = images.shape
-        return apply_affine(images, draw_params(cfg, n, height, width), fill).reshape(batch.shape)
+        if affine:
+            images = apply_affine(images, draw_params(cfg, n, height, width), fill)
+        if elastic is not None:  # after the affine draw, so elastic_alpha 0 leaves its draws as they were
+            images = elastic(images)
+        return images.reshape(batch.shape)
 
     return augment

@@ -89,6 +89,8 @@ def cnn_spec(cfg: CNNModel, n_outputs: int = 10) -> tuple[str, dict[str, Any]]:
         "dropout": cfg.dropout,
         "dense_dropout": cfg.dense_dropout,
         "n_outputs": n_outputs,
+        **({"downsample": cfg.downsample, "batchnorm": cfg.batchnorm} if cfg.arch == "deepcnn" else {}),
+        "tta": cfg.tta,
     }
 
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mnistflow import tta
+
 
 def _dense_head(n_features: int, dense: Sequence[int], dropout: float, n_outputs: int) -> nn.Sequential:
     """Flatten -> [Linear -> ReLU] per width -> Dropout -> Linear(n_outputs)."""
@@ -33,15 +35,22 @@ def _feature_size(features: nn.Module, image_size: int) -> int:
 
 
 class ImageClassifier(nn.Module):
-    """``features`` (convolutions) then ``head`` (dense layers); accepts (N, 28, 28) or (N, 1, 28, 28)."""
+    """``features`` (convolutions) then ``head`` (dense layers); accepts (N, 28, 28) or (N, 1, 28, 28).
+
+    In eval mode with ``tta`` other than none, the answer is the mean over the image's shifted
+    copies (``mnistflow.tta``), so every caller of the model gets it."""
 
     features: nn.Module
     head: nn.Module
+    tta: str
+    n_outputs: int
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 3:
             x = x.unsqueeze(1)
-        return self.head(self.features(x))
+        if self.training or self.tta == "none":
+            return self.head(self.features(x))
+        return tta.mean_logits(lambda v: self.head(self.features(v)), x, tta.SHIFTS[self.tta], self.n_outputs == 1)
 
 
 class LeNet5(ImageClassifier):
@@ -57,9 +66,11 @@ class LeNet5(ImageClassifier):
         dropout: float,
         dense_dropout: float,
         n_outputs: int,
+        tta: str = "none",
         image_size: int = 28,
     ):
         super().__init__()
+        self.tta, self.n_outputs = tta, n_outputs
         c1, c2 = channels
         self.features = nn.Sequential(
             nn.Conv2d(1, c1, kernel_size=5, padding=2),
@@ -75,8 +86,11 @@ class LeNet5(ImageClassifier):
 
 class DeepCNN(ImageClassifier):
     """[Conv3x3 -> ReLU -> Conv3x3 -> ReLU -> BatchNorm -> MaxPool -> Dropout] per entry of
-    ``channels``, then Flatten -> Dense -> Dense -> Dropout -> Dense (``dense`` gives the two
-    hidden widths)."""
+    ``channels``, then Flatten -> Dense -> Dense -> Dropout -> Dense (``dense`` gives the
+    hidden widths). ``downsample`` strided puts a 5x5 convolution of stride 2 (-> ReLU) in
+    place of the max pooling; ``batchnorm`` every adds a BatchNorm after every convolution.
+    The keyword defaults (and ``tta`` none) are the network as it was before these options, so
+    checkpoints written then still load."""
 
     def __init__(
         self,
@@ -86,21 +100,31 @@ class DeepCNN(ImageClassifier):
         dropout: float,
         dense_dropout: float,
         n_outputs: int,
+        downsample: str = "maxpool",
+        batchnorm: str = "block",
+        tta: str = "none",
         image_size: int = 28,
     ):
         super().__init__()
+        self.tta, self.n_outputs = tta, n_outputs
         blocks: list[nn.Module] = []
         width = 1
+        every = batchnorm == "every"
         for c in channels:
             blocks += [
                 nn.Conv2d(width, c, kernel_size=3, padding=1),
                 nn.ReLU(inplace=True),
+                *([nn.BatchNorm2d(c)] if every else []),
                 nn.Conv2d(c, c, kernel_size=3, padding=1),
                 nn.ReLU(inplace=True),
                 nn.BatchNorm2d(c),
-                nn.MaxPool2d(2),
-                nn.Dropout(dropout) if dropout else nn.Identity(),
             ]
+            if downsample == "strided":  # a learned downsampling: 5x5, stride 2, 'same' padding
+                blocks += [nn.Conv2d(c, c, kernel_size=5, stride=2, padding=2), nn.ReLU(inplace=True)]
+                blocks += [nn.BatchNorm2d(c)] if every else []
+            else:
+                blocks.append(nn.MaxPool2d(2))
+            blocks.append(nn.Dropout(dropout) if dropout else nn.Identity())
             width = c
         self.features = nn.Sequential(*blocks)
         self.head = _dense_head(_feature_size(self.features, image_size), dense, dense_dropout, n_outputs)
