@@ -23,8 +23,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from mnistflow.config import MLPTraining, Training
 from mnistflow import tta
+from mnistflow.config import MLPTraining, Training
 from mnistflow.data.prepare import Split, Splits
 from mnistflow.ema import copy_into, make_ema
 from mnistflow.errors import Interrupted, UserError
