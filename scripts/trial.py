@@ -2,7 +2,7 @@
 
 Usage:
     MNISTFLOW_THREADS=1 python scripts/trial.py MODEL [--seed N ...] [--set dotted.key=value ...]
-        [--log trials.jsonl] [--tag NAME]
+        [--log trials.jsonl] [--tag NAME] [--ema-extra DECAY ...] [--tta none plus ring]
 
     python scripts/trial.py --bench MODEL --set ... [--vs --set ...] : relative cost, see below.
 
@@ -12,6 +12,11 @@ It is the training stage without its files: the same params parsing, seeding, mo
 ``fit`` scores a "test" split after every epoch, so it gets the validation images tiled to the
 test split's size (``data/processed/info.json``), which keeps an epoch's cost that of the stage
 and keeps test figures out of the way of whoever chooses a setting. Selection is on validation.
+
+At the last epoch it also scores, on validation, the last step's weights and every weight
+average (``train.ema_decay`` and each ``--ema-extra`` decay, kept beside the training), each
+with every ``--tta`` shift pattern: several candidates from one run (``variants`` in the log;
+``scripts/trial_table.py`` tabulates them).
 
 ``--bench``: epoch cost of several settings, measured side by side: each setting's steps on the
 real (augmented) batches plus one scoring pass of the per-epoch evaluation, in rounds that
