@@ -26,8 +26,9 @@ NETWORK = '''
 class WideCNN(ImageClassifier):
     """One wide 5x5 convolution, pooling, then the dense head."""
 
-    def __init__(self, *, channels, dense, dropout, dense_dropout, n_outputs, image_size=28):
+    def __init__(self, *, channels, dense, dropout, dense_dropout, n_outputs, tta, image_size=28):
         super().__init__()
+        self.n_outputs, self.tta = n_outputs, tta
         self.features = nn.Sequential(nn.Conv2d(1, channels[0], kernel_size=5, padding=2), nn.ReLU(), nn.MaxPool2d(4))
         self.head = _dense_head(_feature_size(self.features, image_size), dense, dense_dropout, n_outputs)
 '''
