@@ -352,7 +352,7 @@ def test_a_tracking_server_on_postgresql(tmp_path, monkeypatch):
             try:
                 with tracking.training_run("train@ann", "ann", {"ann.train.lr": 0.001}) as logged:
                     logged.log_dataset("train", "data/train.npz", features, y)
-                    logged.log_epoch({"epoch": 0, "lr": 0.1, "train_loss": 2.3, "train_acc": 0.1}, 0.5)
+                    logged.log_epoch({"epoch": 1, "lr": 0.1, "train_loss": 2.3, "train_acc": 0.1}, 0.5)
                     logged.log_model(
                         build_model(arch, kwargs), example=features[:2], data_info={"standardize": False}, step=0
                     )
