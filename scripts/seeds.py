@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from mnistflow import paths  # noqa: E402
+from mnistflow.columns import Bar  # noqa: E402
 from mnistflow.experiments import experiments  # noqa: E402
 from mnistflow.parallel import THREADS_ENV, job_cores  # noqa: E402
 
@@ -92,16 +93,34 @@ def spread(values: Sequence[float]) -> str:
     return f"{statistics.fmean(values):.2%} ({100 * min(values):.2f}–{100 * max(values):.2f})"
 
 
-def table(found: Mapping[str, Mapping[int, Mapping[str, float]]]) -> str:
-    """The Markdown table: a row per model, mean (min–max) of each measure over its seeds."""
-    columns = ["model", "seeds", *(f"{column}, mean (min–max)" for column, _, _ in MEASURES)]
+def bar_cell(bar: Bar | None, by_seed: Mapping[int, Mapping[str, float]]) -> str:
+    """The model's bar (dvc.yaml) and whether the seeds' test accuracies meet it."""
+    if bar is None:
+        return "—"
+    missed = bar.shortfall({seed: got["test accuracy"] for seed, got in by_seed.items() if "test accuracy" in got})
+    return f"{bar.text()}: " + (f"**not met** ({missed})" if missed else "met")
+
+
+def table(found: Mapping[str, Mapping[int, Mapping[str, float]]], bars: Mapping[str, Bar | None]) -> str:
+    """The Markdown table: a row per model, mean (min–max) of each measure over its seeds, and
+    the model's test bar with its verdict on these seeds (``bars``: model -> bar)."""
+    columns = ["model", "seeds", *(f"{column}, mean (min–max)" for column, _, _ in MEASURES), "test bar"]
     lines = ["| " + " | ".join(columns) + " |", "| " + " | ".join("---" for _ in columns) + " |"]
     for model, by_seed in found.items():
         seeds = sorted(by_seed)
         cells = [f"`{model}`", ", ".join(map(str, seeds)) or "none"]
         cells += [spread([by_seed[s][column] for s in seeds if column in by_seed[s]]) for column, _, _ in MEASURES]
+        cells.append(bar_cell(bars.get(model), by_seed))
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def pipeline_bars() -> dict[str, Bar | None]:
+    """Each model's bar, from dvc.yaml's ``vars: models``."""
+    return {
+        model: Bar.parse(model, entry.get("bar"))
+        for model, entry in paths.pipeline_entries(ROOT / paths.DVC_YAML).items()
+    }
 
 
 def missing(found: Mapping[str, Mapping[int, Any]], seeds: Sequence[int]) -> list[str]:
@@ -235,7 +254,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--from", dest="source", type=Path, metavar="JSON", help="print the table of a --save file")
     args = parser.parse_args(argv)
     if args.source:
-        print(table(load(args.source)), end="")
+        print(table(load(args.source), pipeline_bars()), end="")
         return 0
     models = [m for m in all_models if m in args.models]  # the pipeline's order, each once
     seeds = sorted(set(args.seeds))
@@ -254,7 +273,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "again",
             file=sys.stderr,
         )
-    print(table(found), end="")
+    print(table(found, pipeline_bars()), end="")
     if args.save:
         save(args.save, found, rev)
     lacking = missing(found, seeds)

@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -309,6 +310,85 @@ def edit_params(path: Path, checksums: dict[str, str]) -> None:
     yaml.dump(params, path)
     text = path.read_text(encoding="utf-8")
     assert "- http://127.0.0.1:9/" in text and "    channels:\n    - 4\n    - 8\n" in text  # still block style
+
+
+# --- one reproduced project that the end-to-end tests copy ---------------------------------------
+# A full `dvc repro` of a copy is most of what the end-to-end files cost. It is run once per test
+# session; each file that needs a reproduced project copies it (git history, DVC cache, run cache,
+# MLflow store) and goes on from there, as a user goes on from a finished `dvc repro`.
+
+
+@dataclass(frozen=True)
+class Reproduced:
+    """A committed copy of the project after a first full `dvc repro` on generated data."""
+
+    repo: Path
+    env: dict[str, str]  # MNIST_MIRROR: the generated data; MLFLOW_TRACKING_URI: this copy's store
+    mlflow_uri: str
+    repro: subprocess.CompletedProcess  # the first `dvc repro` (run once, in the shared original)
+    status: subprocess.CompletedProcess  # `dvc status` right after it
+
+
+# The generated data: a twentieth of the test labels wrong, so that every model errs (the confusion
+# charts have errors to colour) and still scores far above chance.
+REPRODUCED_DATA = {"n_train": 1000, "n_test": 300, "seed": 0, "test_label_noise": 0.05}
+
+
+def _build_reproduced(base: Path) -> None:
+    """The shared original: base/project (committed after `dvc repro`), base/mirror, base/mlflow."""
+    repo, mirror, store = base / "project", base / "mirror", base / "mlflow"
+    for folder in (repo, store):
+        folder.mkdir(parents=True)
+    copy_project(repo)
+    init_repo(repo)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "copy of the project")
+    edit_params(repo / "params.yaml", write_mnist(mirror, **REPRODUCED_DATA))
+    git(repo, "commit", "-q", "-am", "small generated data, tiny models, 2 epochs")
+    env = {**base_env(), "MNIST_MIRROR": str(mirror), "MLFLOW_TRACKING_URI": f"sqlite:///{store / 'mlflow.db'}"}
+    umask = os.umask(0o022)  # the stages inherit it (test_operations checks the modes it gives)
+    try:
+        repro = run([DVC, "repro"], repo, env)
+    finally:
+        os.umask(umask)
+    status = run([DVC, "status"], repo, env)
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "first run")
+    done = {"repro": [repro.stdout, repro.stderr], "status": [status.stdout, status.stderr]}
+    (base / "done.json").write_text(json.dumps(done), encoding="utf-8")  # last: the build is complete
+
+
+@pytest.fixture(scope="session")
+def reproduced_original(tmp_path_factory) -> Path:
+    """The folder of the shared original, built by the first test that asks for it in this session."""
+    from filelock import FileLock
+
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the session's folder, above each worker's own
+    base = root / "reproduced"
+    with FileLock(root / "reproduced.lock"):  # the other workers wait for the one building it
+        if not (base / "done.json").is_file():
+            shutil.rmtree(base, ignore_errors=True)  # a build that failed half-way
+            _build_reproduced(base)
+    return base
+
+
+def copy_reproduced(original: Path, dest: Path) -> Reproduced:
+    """A copy of the shared original in ``dest``, with its own copy of the MLflow store.
+
+    The store's experiment keeps the original's artifact folder (MLflow records it as an absolute
+    path), so new runs of every copy put their artifacts there, each under its own run id; the
+    copies leave out that folder and never write into the original's project otherwise."""
+    repo, store = dest / "project", dest / "mlflow"
+    top = str(original / "project")
+    shutil.copytree(original / "project", repo, symlinks=True, ignore=lambda d, _: {"mlruns"} if d == top else set())
+    shutil.copytree(original / "mlflow", store)
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    env = {**base_env(), "MNIST_MIRROR": str(original / "mirror"), "MLFLOW_TRACKING_URI": uri}
+    done = json.loads((original / "done.json").read_text(encoding="utf-8"))
+    repro, status = (subprocess.CompletedProcess([DVC, cmd], 0, *done[cmd]) for cmd in ("repro", "status"))
+    return Reproduced(repo, env, uri, repro, status)
 
 
 # --- failures: what a stage said, and bringing the last good outputs back -----------------------

@@ -4,8 +4,8 @@ Runs every stage (download, preprocess, the five models' train, evaluate and plo
 summary, the MLflow track stage, the report) on small generated MNIST files (never the real MNIST)
 served through $MNIST_MIRROR, with an unreachable http mirror configured after it, and tiny,
 quick models; then checks the outputs, what `dvc exp run -S init.k1=0.5` reruns, and the MLflow store.
-Slow (about three minutes on 2 CPU cores, mostly the stages' imports): deselect with
-``-m "not e2e"``.
+The first `dvc repro` is conftest's shared one (`reproduced_original`), run once per test session
+and copied here. Slow: deselect with ``-m "not e2e"``.
 """
 
 from __future__ import annotations
@@ -24,14 +24,12 @@ from conftest import (
     ROOT,
     VENV_BIN,
     base_env,
-    copy_project,
-    edit_params,
+    copy_reproduced,
     git,
     read_json,
     run,
     search_runs,
     stages_ran,
-    write_mnist,
 )
 from mnistflow.paths import pipeline_models
 
@@ -105,43 +103,19 @@ class Project:
     eval_metrics: dict  # metrics/<model>.json after the first repro, by model
 
 
-@pytest.fixture(scope="session")
-def project(tmp_path_factory) -> Project:
+@pytest.fixture(scope="module")
+def project(reproduced_original: Path, tmp_path_factory) -> Project:
     """A committed copy of the project after a first full `dvc repro` on generated data."""
-    repo = tmp_path_factory.mktemp("project")
-    copy_project(repo)
-    assert not (repo / "dvc.lock").exists() and not (repo / "metrics").exists()
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.name", "e2e test")
-    git(repo, "config", "user.email", "e2e@example.invalid")
-    git(repo, "config", "commit.gpgsign", "false")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "copy of the project")
-
-    mirror = tmp_path_factory.mktemp("mirror")
-    checksums = write_mnist(mirror, n_train=1000, n_test=300, seed=0)
-    edit_params(repo / "params.yaml", checksums)
-    git(repo, "commit", "-q", "-am", "small generated data, tiny models, 2 epochs")
-
-    env = base_env()
-    env["MNIST_MIRROR"] = str(mirror)
-    uri = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    env["MLFLOW_TRACKING_URI"] = uri
-
-    repro = run([DVC, "repro"], repo, env)
-    status = run([DVC, "status"], repo, env)
-    project = Project(
-        repo=repo,
-        env=env,
-        mlflow_uri=uri,
-        repro=repro,
-        status=status,
-        train_metrics=read_json(repo / "metrics/ann-train.json"),
-        eval_metrics={m: read_json(repo / f"metrics/{m}.json") for m in MODELS},
+    copy = copy_reproduced(reproduced_original, tmp_path_factory.mktemp("e2e"))
+    return Project(
+        repo=copy.repo,
+        env=copy.env,
+        mlflow_uri=copy.mlflow_uri,
+        repro=copy.repro,
+        status=copy.status,
+        train_metrics=read_json(copy.repo / "metrics/ann-train.json"),
+        eval_metrics={m: read_json(copy.repo / f"metrics/{m}.json") for m in MODELS},
     )
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "first run")
-    return project
 
 
 # The tests below share one project and run in file order: first what the first `dvc repro`

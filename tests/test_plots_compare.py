@@ -1,11 +1,12 @@
 """`dvc plots diff` between two experiments, read from what headless Chromium drew.
 
-A copy of the project on small generated data (conftest's `edit_params`: tiny models, 2 epochs)
-runs two experiments through the stages the compared charts read (train and evaluate of every
-model): the defaults, and `-S init.k1=0.5`. The page of `dvc plots diff` between them is opened
-offline and the vega Views it kept (`window.vegaViews`, dvc_plots_template/offline.html) are read
-with scripts/check_html.py: one colour per model, an error axis fitted to the trained epochs,
-both revisions drawn with a dash each, and confusion colours set by the errors alone.
+A copy of the reproduced project (conftest's `reproduced_original`: small generated data with a
+twentieth of the test labels wrong, tiny models, 2 epochs) runs two experiments through the
+stages the compared charts read (train and evaluate of every model): the defaults, and
+`-S init.k1=0.5`. The page of `dvc plots diff` between them is opened offline and the vega Views
+it kept (`window.vegaViews`, dvc_plots_template/offline.html) are read with scripts/check_html.py:
+one colour per model, an error axis fitted to the trained epochs, both revisions drawn with a
+dash each, and confusion colours set by the errors alone.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import shutil
 
 import pytest
 
-from conftest import DVC, ROOT, base_env, copy_project, edit_params, git, init_repo, run, write_mnist
+from conftest import DVC, ROOT, copy_reproduced, git, run
 
 pytestmark = pytest.mark.e2e
 
@@ -64,22 +65,12 @@ def rows(text: str) -> list[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def compared(tmp_path_factory):
+def compared(reproduced_original, tmp_path_factory):
     """The two experiments' plot files (rev -> path -> text) and the views of their diff page."""
     if BROWSER is None:
         pytest.skip("no Chromium on PATH (apt-get install -y --no-install-recommends chromium)")
-    repo = tmp_path_factory.mktemp("plots-compare")
-    copy_project(repo)
-    mirror = tmp_path_factory.mktemp("mirror")
-    # A tenth of the test labels wrong: every model errs, so the confusion charts have errors to colour.
-    edit_params(repo / "params.yaml", write_mnist(mirror, n_train=600, n_test=200, test_label_noise=0.1))
-    init_repo(repo)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "project")
-    env = base_env()
-    env["MNIST_MIRROR"] = str(mirror)
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    env["MNISTFLOW_THREADS"] = "1"
+    copy = copy_reproduced(reproduced_original, tmp_path_factory.mktemp("plots-compare"))
+    repo, env = copy.repo, {**copy.env, "MNISTFLOW_THREADS": "1"}
     # Only what the checked charts read: the digit models' histories, ann's confusion matrix.
     targets = [*(f"train@{m}" for m in DIGIT_MODELS), "evaluate@ann"]
     run([DVC, "exp", "run", "-n", REVS[0], *targets], repo, env)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mnistflow.columns import Bar
+
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("seeds_script", ROOT / "scripts" / "seeds.py")
 seeds = importlib.util.module_from_spec(_spec)
@@ -120,24 +122,42 @@ def test_a_model_seed_is_read_once_from_whichever_experiment_trained_it():
     assert seeds.results(rows, ["mlp"], [2])["mlp"][2]["validation accuracy"] == 0.9841
 
 
-def test_table_prints_mean_min_and_max_per_model():
+def test_table_prints_mean_min_and_max_per_model_and_the_bar():
     found = seeds.results(seeds.experiments(three_seeds()), ["mlp", "lenet5"], [0, 1, 2])
-    lines = seeds.table(found).splitlines()
+    # mlp's test accuracies average 98.643%, lenet5's 99.140% (99.09 to 99.21).
+    bars = {"mlp": Bar(mean=0.986, floor=0.985), "lenet5": Bar(mean=0.9913, floor=0.99)}
+    lines = seeds.table(found, bars).splitlines()
     assert (
         lines[0] == "| model | seeds | validation accuracy, mean (min–max) | test accuracy, mean (min–max) | perturbed "
-        "accuracy, mean (min–max) |"
+        "accuracy, mean (min–max) | test bar |"
     )
-    assert lines[1] == "| --- | --- | --- | --- | --- |"
-    # mlp: validation 98.50, 98.62, 98.41 -> mean 98.51; test 98.64, 98.71, 98.58 -> 98.643;
-    # perturbed 98.01, 97.90, 98.12.
-    assert lines[2] == "| `mlp` | 0, 1, 2 | 98.51% (98.41–98.62) | 98.64% (98.58–98.71) | 98.01% (97.90–98.12) |"
-    assert lines[3] == "| `lenet5` | 0, 1, 2 | 99.05% (98.99–99.10) | 99.14% (99.09–99.21) | 98.72% (98.65–98.80) |"
+    assert lines[1] == "| --- | --- | --- | --- | --- | --- |"
+    # mlp: validation 98.50, 98.62, 98.41 -> mean 98.51; perturbed 98.01, 97.90, 98.12.
+    assert lines[2] == (
+        "| `mlp` | 0, 1, 2 | 98.51% (98.41–98.62) | 98.64% (98.58–98.71) | 98.01% (97.90–98.12) "
+        "| mean ≥ 98.6%, each seed ≥ 98.5%: met |"
+    )
+    assert lines[3] == (
+        "| `lenet5` | 0, 1, 2 | 99.05% (98.99–99.10) | 99.14% (99.09–99.21) | 98.72% (98.65–98.80) "
+        "| mean ≥ 99.13%, each seed ≥ 99.0%: met |"
+    )
     assert len(lines) == 4
+    # lenet5's mean 99.140% misses 99.15%, and seed 2 (99.09%) the floor of 99.1%.
+    strict = {"lenet5": Bar(mean=0.9915, floor=0.991)}
+    assert (
+        seeds.table(found, strict)
+        .splitlines()[3]
+        .endswith("| mean ≥ 99.15%, each seed ≥ 99.1%: **not met** (mean 99.140% < 99.15%; seed 2 99.09% < 99.1%) |")
+    )
 
 
 def test_a_model_without_results_says_so():
     found = seeds.results(seeds.experiments(show()), ["mlp"], [0, 1])
-    assert seeds.table(found).splitlines()[2] == "| `mlp` | none | — | — | — |"
+    assert (
+        seeds.table(found, {"mlp": Bar(0.98, 0.98)}).splitlines()[2]
+        == "| `mlp` | none | — | — | — | each seed ≥ 98.0%: **not met** (no seeds) |"
+    )
+    assert seeds.table(found, {}).splitlines()[2] == "| `mlp` | none | — | — | — | — |"
 
 
 def test_experiment_names():
@@ -199,30 +219,17 @@ def test_bad_arguments_are_refused(argv):
 
 
 @pytest.mark.e2e
-def test_two_seeds_of_one_model_through_the_queue(tmp_path: Path) -> None:
-    """On a committed copy of the project with generated data and tiny models (as
-    tests/test_end_to_end.py makes it): seeds 0 and 1 of mlp as queued experiments, the table
-    from their metrics, the same table from --collect-only, and no second run."""
+def test_two_seeds_of_one_model_through_the_queue(reproduced_original: Path, tmp_path: Path) -> None:
+    """On a copy of the reproduced project (conftest's `reproduced_original`: generated data and
+    tiny models, committed after `dvc repro`): seeds 0 and 1 of mlp as queued experiments, the
+    table from their metrics, the same table from --collect-only, and no second run."""
     import json
     import subprocess
 
-    from conftest import write_mnist
-    from conftest import DVC, VENV_BIN, base_env, copy_project, edit_params, git, run
+    from conftest import DVC, VENV_BIN, copy_reproduced, run
 
-    repo = tmp_path / "project"
-    repo.mkdir()
-    copy_project(repo)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.name", "e2e test")
-    git(repo, "config", "user.email", "e2e@example.invalid")
-    git(repo, "config", "commit.gpgsign", "false")
-    mirror = tmp_path / "mirror"
-    edit_params(repo / "params.yaml", write_mnist(mirror, n_train=1000, n_test=300, seed=0))
-    env = base_env()
-    env.update(MNIST_MIRROR=str(mirror), MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}")
-    run([DVC, "repro", "evaluate@mlp"], repo, env)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "mlp trained, seed 0")
+    copy = copy_reproduced(reproduced_original, tmp_path)
+    repo, env = copy.repo, copy.env
     committed = {name: json.loads((repo / f"metrics/mlp{name}.json").read_text()) for name in ("", "-train")}
 
     script = [str(VENV_BIN / "python"), "scripts/seeds.py", "--models", "mlp", "--seeds", "0", "1", "--poll", "2"]
@@ -237,7 +244,7 @@ def test_two_seeds_of_one_model_through_the_queue(tmp_path: Path) -> None:
     assert found["mlp"][0]["validation accuracy"] == committed["-train"]["val_acc"]
     assert found["mlp"][0]["test accuracy"] == committed[""]["accuracy"]
     assert found["mlp"][0]["perturbed accuracy"] == committed[""]["perturbed_accuracy"]
-    assert first.stdout == seeds.table(found)
+    assert first.stdout == seeds.table(found, seeds.pipeline_bars())
     logs = run([DVC, "queue", "logs", "seeds-1-mlp"], repo, env).stdout
     assert "Running stage 'train@mlp'" in logs and "Running stage 'train@ann'" not in logs, logs
 
