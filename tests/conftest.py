@@ -150,6 +150,7 @@ def mlp_model(**overrides):
             "degree": 1,
             "denominator": 0,
             "span": 0.0,
+            "tta": "none",
             **overrides,
         }
     )

@@ -410,6 +410,17 @@ def test_numpy_backend_is_checked(raw):
     ]
 
 
+def test_the_numpy_engine_has_no_test_time_augmentation(raw):
+    raw["mlp"]["train"]["backend"] = "numpy"
+    raw["mlp"]["model"]["tta"] = "ring"
+    assert problems_of(raw) == [
+        "mlp.train.backend: is numpy, whose from-scratch engine has no test-time augmentation, but model.tta is ring; "
+        "set backend: torch (or model.tta: none)"
+    ]
+    raw["mlp"]["model"]["tta"] = "none"
+    assert parse_params(raw).models["mlp"].train.backend == "numpy"
+
+
 def test_share_k_does_not_apply_to_relu(raw):
     raw["ann"]["model"]["activation"] = "relu"
     assert parse_params(raw).models["ann"].model.share_k == "network"  # the neutral value: one pair, unused

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import cnn_model
+from conftest import cnn_model, init_section, mlp_model
 
 from mnistflow import checkpoint
-from mnistflow.models import build_model, cnn_spec
+from mnistflow.models import build_model, cnn_spec, mlp_spec
 from mnistflow.tasks import MULTICLASS
 from mnistflow.tta import SHIFTS, shift, suspended
 
@@ -74,6 +74,27 @@ def test_a_yes_no_model_averages_its_sigmoid():
         p = torch.sigmoid(model(x)).squeeze(1)
         views = [torch.sigmoid(model.head(model.features(shift(x.unsqueeze(1), dx, dy)))) for dx, dy in SHIFTS["plus"]]
     np.testing.assert_allclose(p.numpy(), torch.stack(views).mean(0).squeeze(1).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_the_mlp_averages_over_the_same_shifts():
+    """The fully connected networks take model.tta too; its default (none) adds nothing to the
+    spec, so a checkpoint without it keeps its bytes."""
+    init = init_section()
+    _, plain_kwargs = mlp_spec(mlp_model(activation="relu", hidden=(32,)), init, seed=0)
+    assert "tta" not in plain_kwargs
+    _, kwargs = mlp_spec(mlp_model(activation="relu", hidden=(32,), tta="ring"), init, seed=0)
+    torch.manual_seed(0)
+    model = build_model("mlp", kwargs).eval()
+    x = images()
+    with torch.no_grad():
+        proba = torch.softmax(model(x), dim=1)
+        flat = torch.softmax(model(x.flatten(1)), dim=1)  # the same picture, flattened
+        views = [torch.softmax(model.logits(shift(x, dx, dy)), 1) for dx, dy in SHIFTS["ring"]]
+        with suspended(model):
+            plain = model(x)
+    np.testing.assert_allclose(proba.numpy(), torch.stack(views).mean(0).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(flat.numpy(), proba.numpy(), rtol=1e-6, atol=1e-7)
+    assert torch.equal(plain, model.logits(x)) and not torch.allclose(torch.softmax(plain, 1), proba, atol=1e-4)
 
 
 def test_checkpoint_predict_and_the_mlflow_model_apply_the_same_tta_as_evaluate(tmp_path):

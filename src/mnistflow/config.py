@@ -188,6 +188,8 @@ class MLPModel:
     denominator: int
     # polynomial, rational: g is its formula on [-span, span] and its tangent line beyond (0: the formula everywhere).
     span: float
+    # Test-time augmentation (mnistflow.tta), as the convolutional models': none, plus, ring.
+    tta: Literal["none", "plus", "ring"]
 
     def problems(self) -> Problems:
         if not 0 <= self.dropout < 1:
@@ -429,6 +431,12 @@ class MLPSection:
                 "train.backend",
                 f"is numpy, whose from-scratch engine has only activation {' and '.join(scratch_families())}, not "
                 f"activation {self.model.activation}; set backend: torch",
+            )
+        if self.train.uses_numpy() and self.model.tta != "none":
+            yield (
+                "train.backend",
+                f"is numpy, whose from-scratch engine has no test-time augmentation, but model.tta is "
+                f"{self.model.tta}; set backend: torch (or model.tta: none)",
             )
 
 

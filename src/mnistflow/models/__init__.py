@@ -62,6 +62,8 @@ def mlp_spec(model_cfg: MLPModel, init: InitSection, seed: int) -> tuple[str, di
     }
     # The registry's own string, not params.yaml's: a checkpoint pickles it apart from the
     # logged params (pickle writes one object once), so its bytes stay what they were.
+    if model_cfg.tta != "none":  # only then: the checkpoints of networks without it keep their bytes
+        kwargs["tta"] = model_cfg.tta
     arch = sys.intern(model_cfg.arch)
     g = family(model_cfg.activation)
     if not g.learned:

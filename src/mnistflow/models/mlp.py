@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from mnistflow import tta
 from mnistflow.activations import family
 
 
@@ -19,7 +20,9 @@ class MLP(nn.Module):
     the same way: ``k_init`` then gives each group's k0..kd (the rational's numerator),
     ``b_init`` the rational's b1..bn, and ``span`` where g turns into its tangent.
     ``"relu"`` uses ReLU with He (Kaiming) initialisation. The output is
-    logits; softmax and cross-entropy are applied by the loss and by ``predict``.
+    logits; softmax and cross-entropy are applied by the loss and by ``predict``. In eval mode
+    with ``tta`` other than none, the answer is the mean over the 28x28 image's one-pixel shifts
+    (``mnistflow.tta``), as the convolutional networks answer.
     """
 
     def __init__(
@@ -33,10 +36,12 @@ class MLP(nn.Module):
         dropout: float = 0.0,
         b_init: Sequence[Sequence[float]] = (),
         span: float = 0.0,
+        tta: str = "none",
     ):
         super().__init__()
         g = family(activation)  # ValueError naming the families for an unknown one
         self.activation = activation
+        self.tta = tta
         widths = [in_features, *hidden]
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(widths[:-1], widths[1:]))
         self.out = nn.Linear(widths[-1], n_classes)
@@ -68,6 +73,12 @@ class MLP(nn.Module):
         return self.acts[i if len(self.acts) > 1 else 0]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.training or self.tta == "none":
+            return self.logits(x)
+        images = x.reshape(len(x), 28, 28)  # the shifts move the last two dimensions
+        return tta.mean_logits(self.logits, images, tta.SHIFTS[self.tta], binary=False)
+
+    def logits(self, x: torch.Tensor) -> torch.Tensor:
         x = x.flatten(1)
         for i, layer in enumerate(self.hidden):
             x = self.dropout(self.act(i)(layer(x)))
