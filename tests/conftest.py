@@ -492,6 +492,22 @@ def pytest_collection_modifyitems(config, items):
     """The files with slow (e2e) tests first: pytest-xdist (``--dist loadfile
     --no-loadscope-reorder``, pyproject.toml) gives each worker a whole file at a time in this
     order, so the long ones start first and the quick files fill in around them, and the workers
-    finish together. The order inside a file is kept; no test depends on another file's."""
+    finish together. Among the slow files, the longest that copies the reproduced project
+    (``reproduced_original``) goes first, so its worker builds that project while the others
+    take the slow files that need none; the other files that copy it come after those. The
+    order inside a file is kept; no test depends on another file's."""
     slow = {item.path for item in items if item.get_closest_marker("e2e")}
-    items.sort(key=lambda item: item.path not in slow)
+    copying = {item.path for item in items if "reproduced_original" in item.fixturenames}
+
+    def rank(item) -> int:
+        if item.path not in slow:
+            return 3
+        if item.path.name == FIRST_BUILDER:
+            return 0
+        return 2 if item.path in copying else 1
+
+    items.sort(key=rank)
+
+
+# The file whose worker builds the reproduced project: the longest of those that copy it.
+FIRST_BUILDER = "test_end_to_end.py"
