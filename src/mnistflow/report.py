@@ -190,7 +190,7 @@ def _overview_cell(column: Column, row: Mapping[str, Any]) -> str:
     text = _e(column.cell(row, OVERVIEW))
     if column.key == "model":
         return f'<td><a href="#{anchor(row["model"])}"><code>{text}</code></a></td>'
-    if column.key == "architecture":
+    if column.key in ("architecture", "bar"):
         return f"<td>{text}</td>"
     if column.key == "meets_bar":
         met = meets_bar(row)
