@@ -31,6 +31,7 @@ the formula everywhere.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -58,6 +59,20 @@ def sample_coefficients(init: InitSection, generator: torch.Generator, n: int) -
     else:
         noise = (torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1) * init.spread
     return (centre + noise).tolist()
+
+
+def coefficient_row(acts: Sequence[nn.Module]) -> dict[str, float]:
+    """The history's columns for a network's learned activations ``acts`` (one module per set,
+    in layer order): each coefficient's mean over the sets (k0, k1, ..., b1, ...) and, with more
+    than one set, each set's own as k0_l<i>, ...; {} for none."""
+    sets = [act.coefficients() for act in acts]
+    if not sets:
+        return {}
+    values = {name: sum(s[name] for s in sets) / len(sets) for name in sets[0]}
+    if len(sets) > 1:
+        for i, coefficients in enumerate(sets, start=1):
+            values.update({f"{name}_l{i}": value for name, value in coefficients.items()})
+    return values
 
 
 def affine(x: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor) -> torch.Tensor:
