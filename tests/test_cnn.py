@@ -321,3 +321,23 @@ def test_cnn_activation_keys_are_checked_like_anns():
     raw["deepcnn"]["model"].update(activation="polynomial", degree=3, span=4.0)
     spec = model_spec("deepcnn", parse_params(raw))
     assert spec.params["init.k1"] == 1.0 and spec.params["deepcnn.model.activation"] == "polynomial"
+
+
+def test_a_learned_cnns_history_rows_draw_its_coefficients_and_g():
+    """The rows ``fit`` records for a CNN (``scalars`` and the probe) are the ones the plot
+    stage and the report read for ann: the per-layer coefficients, g over each layer's inputs."""
+    from mnistflow.plotting import activation_shapes, k_per_epoch
+
+    g = FAMILIES["polynomial"]
+    model = build_model(*cnn_spec(family_model("lenet5", "polynomial"), init=init_section(), seed=0))
+    rows = []
+    for epoch in (0, 1):
+        rows.append(
+            {"epoch": epoch, **model.scalars(), **model.preactivation_range(torch.rand(6, 28, 28), 0.005, 0.995)}
+        )
+        with torch.no_grad():
+            model.learned_activations()[0].k[2] += 0.5  # layer 1 bends, the others stay
+    assert rows[1]["k2_l1"] == 0.5 and rows[1]["k2_l2"] == 0.0 and rows[1]["k2"] == 0.125
+    assert g.formula(rows[1]).startswith("g(x) = 0.0000 + 1.0000·x + 0.1250·x²")
+    for figure in (k_per_epoch(rows, "lenet5"), activation_shapes(rows, "lenet5", g)):
+        assert figure.axes
