@@ -259,6 +259,9 @@ def test_a_curved_family_trains_under_bf16_autocast_and_channels_last(activation
     for act in model.learned_activations():
         assert act.k.dtype == torch.float32 and torch.isfinite(act.k.grad).all()
     assert torch.isfinite(out.float()).all()
+    # A bf16 input is computed in float32: the same numbers as the float32 input gives.
+    act, z = model.learned_activations()[0], torch.randn(2, 4, 6, 6).bfloat16()
+    assert act(z).dtype == torch.float32 and torch.equal(act(z), act(z.float()))
 
 
 def test_a_learned_family_starts_from_init_as_anns_does():

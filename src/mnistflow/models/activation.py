@@ -99,6 +99,13 @@ def rational(x: torch.Tensor, k: torch.Tensor, b: torch.Tensor) -> tuple[torch.T
     return p / q, (dp * q - p * dq) / (q * q)
 
 
+def at_least(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """``x`` in the coefficients' precision when it has less (a bf16 activation under autocast):
+    the values the mixed arithmetic would promote to anyway, but every op then runs on one dtype,
+    which torch's CPU kernels do faster than a bf16-by-float32 op."""
+    return x.to(torch.promote_types(x.dtype, k.dtype))
+
+
 def with_tangents(f, x: torch.Tensor, span: float) -> torch.Tensor:
     """f(x) on [-span, span] and its tangent line beyond (span 0: f everywhere); ``f`` returns
     (value, slope)."""
@@ -144,7 +151,7 @@ class LearnablePolynomial(nn.Module):
         return cls(k, span)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return with_tangents(lambda t: polynomial(t, self.k), x, self.span)
+        return with_tangents(lambda t: polynomial(t, self.k), at_least(x, self.k), self.span)
 
     def coefficients(self) -> dict[str, float]:
         return {f"k{j}": v for j, v in enumerate(self.k.tolist())}
@@ -168,7 +175,7 @@ class LearnableRational(nn.Module):
         return cls(k, b, span)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return with_tangents(lambda t: rational(t, self.k, self.b), x, self.span)
+        return with_tangents(lambda t: rational(t, self.k, self.b), at_least(x, self.k), self.span)
 
     def coefficients(self) -> dict[str, float]:
         return {
