@@ -276,6 +276,11 @@ def test_a_learned_family_starts_from_init_as_anns_does():
     assert probe["span"] == 4.0 and sorted(probe)[-1] == "x_lo_l4"
     with pytest.raises(ValueError, match="pass init"):
         cnn_spec(family_model("lenet5", "polynomial"))
+    for sets in (3, 5):  # one set per activation, no more, no fewer
+        with pytest.raises(ValueError, match=r"k_init has \d sets .* build the kwargs with models\.cnn_spec"):
+            build_model(
+                "lenet5", {**kwargs, "k_init": kwargs["k_init"][:1] * sets, "b_init": kwargs["b_init"][:1] * sets}
+            )
 
 
 # Built from ff56d67's cnn.py (before model.activation) with torch.manual_seed(0): the state

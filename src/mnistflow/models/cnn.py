@@ -41,16 +41,20 @@ class Activations:
         if not self.family.learned:
             return self.family.module_class()()
         if self.used == len(self.sets):
-            raise ValueError(f"k_init has {self.n_sets} sets of coefficients, but the network has more activations")
+            raise ValueError(self.mismatch("more"))
         k, b = self.sets[self.used]
         self.used += 1
         return self.family.module_class().build(list(k), list(b), self.span)
 
     def check_all_used(self) -> None:
         if self.family.learned and self.used != self.n_sets:
-            raise ValueError(
-                f"k_init has {self.n_sets} sets of coefficients, but the network has {self.used} activations"
-            )
+            raise ValueError(self.mismatch(str(self.used)))
+
+    def mismatch(self, n_activations: str) -> str:
+        return (
+            f"mnistflow/models/cnn.py: k_init has {self.n_sets} sets of coefficients, but the network has "
+            f"{n_activations} activations; build the kwargs with models.cnn_spec, which draws one set per activation"
+        )
 
 
 def _dense_head(
