@@ -11,15 +11,15 @@ from stages import run
 def main() -> None:
     from mnistflow import paths
     from mnistflow.activations import family
-    from mnistflow.config import MLPSection, load_params
+    from mnistflow.config import load_params
     from mnistflow.workflow.plot import plot
 
     if len(sys.argv) != 2:
         sys.exit("usage: python -m stages.plot MODEL")
     params = load_params(paths.PARAMS)
     section = params.section(sys.argv[1])
-    activation = family(section.model.activation) if isinstance(section, MLPSection) else None
-    plot(sys.argv[1], params.plot.gallery_size, activation)
+    # Every network's family: a learned one (fully connected or convolutional) gets its figures.
+    plot(sys.argv[1], params.plot.gallery_size, family(section.model.activation))
 
 
 if __name__ == "__main__":

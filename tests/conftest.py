@@ -169,6 +169,10 @@ def cnn_model(**overrides):
             "downsample": "maxpool",
             "batchnorm": "block",
             "tta": "none",
+            "activation": "relu",
+            "degree": 1,
+            "denominator": 0,
+            "span": 0.0,
             **overrides,
         }
     )

@@ -5,7 +5,8 @@ the registry's test name it; with the one entry added, params.yaml accepts it, t
 tests pass, and a model section naming it trains, is described by the entry's title and
 round-trips through a checkpoint. Likewise a new activation family is one entry in
 activations.FAMILIES: params.yaml refuses the name before, and after it the network builds with
-it, trains, and its coefficients, NumPy g and formula come out of the entry. The copy's own
+it (and a convolutional network with it), trains, and its coefficients, NumPy g and formula
+come out of the entry. The copy's own
 package is imported (PYTHONPATH), never this checkout's.
 """
 
@@ -116,6 +117,11 @@ def test_a_new_activation_family_is_one_registry_entry(repo: Path):
     trained = in_copy(repo, "-c", TRAIN_ONE_EPOCH, "ann2", section, "ann")
     assert trained.returncode == 0, trained.stderr
     assert trained.stdout.splitlines() == ["MLP 256-128, Padé g of degrees 2/1", "['b1', 'k0', 'k1', 'k2']"]
+    # The convolutional networks take it too, one set per layer, with no other edit.
+    cnn = in_copy(repo, "-c", TRAIN_ONE_EPOCH, "cnn2", section, "lenet5")
+    assert cnn.returncode == 0, cnn.stderr
+    padé = "LeNet-5 12-24 / dense 120-84, Padé g of degrees 2/1"
+    assert cnn.stdout.splitlines() == [padé, "['b1', 'k0', 'k1', 'k2']"]
     # The registry's own tests take the new family through its torch, NumPy and text forms.
     checks = in_copy(
         repo,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import numpy as np
@@ -9,12 +10,13 @@ import pytest
 import torch
 from torch import nn
 
-from conftest import cnn_model, prepare_section, synthetic_digits, training
+from conftest import cnn_model, init_section, prepare_section, synthetic_digits, training
+from mnistflow.activations import FAMILIES
 from mnistflow.config import AugmentSettings
 from mnistflow.data.augment import draw_params, make_augmenter
 from mnistflow.data.prepare import prepare, relabel
 from mnistflow.inference import predict_logits
-from mnistflow.models import build_model, cnn_spec, describe
+from mnistflow.models import build_model, cnn_spec, describe, model_spec
 from mnistflow.models.cnn import DeepCNN, LeNet5
 from mnistflow.tasks import square_task
 from mnistflow.training import fit, seed_everything
@@ -203,3 +205,147 @@ def test_deepcnn_strided_downsampling_and_batchnorm_after_every_convolution():
     raw["lenet5"]["model"]["batchnorm"] = "every"
     with pytest.raises(ValueError, match=r"lenet5\.model\.batchnorm: is 'every', but only arch deepcnn reads it"):
         parse_params(raw)
+
+
+# --- the activation (model.activation): ReLU, or a learned family of activations.FAMILIES -----
+
+LEARNED = [name for name, g in FAMILIES.items() if g.learned]
+# Each family at keys it reads (degree 3, denominator 2, span 4), the others neutral.
+FAMILY_VALUES = {"degree": 3, "denominator": 2, "span": 4.0}
+SMALL = {
+    "lenet5": dict(channels=(4, 8), dense=(16, 12)),
+    "deepcnn": dict(channels=(4, 8), dense=(16, 12), downsample="strided", batchnorm="every", dropout=0.1),
+}
+
+
+def family_model(arch: str, activation: str, **overrides):
+    keys = {key: value for key, value in FAMILY_VALUES.items() if key in FAMILIES[activation].reads}
+    return cnn_model(arch=arch, activation=activation, **SMALL[arch], **keys, **overrides)
+
+
+def state_digest(model: nn.Module) -> str:
+    digest = hashlib.sha256()
+    for key, tensor in model.state_dict().items():
+        digest.update(key.encode())
+        digest.update(tensor.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+@pytest.mark.parametrize("arch", ["lenet5", "deepcnn"])
+@pytest.mark.parametrize("activation", LEARNED)
+def test_every_learned_family_builds_each_cnn_and_trains_through_it(arch, activation):
+    arch_name, kwargs = cnn_spec(family_model(arch, activation), init=init_section(), seed=0)
+    model = build_model(arch_name, kwargs)
+    acts = model.learned_activations()
+    # One set per activation, none left as ReLU: every convolution and hidden dense layer.
+    assert not any(isinstance(m, nn.ReLU) for m in model.modules())
+    n_convs = sum(isinstance(m, nn.Conv2d) for m in model.modules())
+    assert len(acts) == len(kwargs["k_init"]) == n_convs + len(SMALL[arch]["dense"])
+    model(torch.rand(2, 1, 28, 28)).sum().backward()
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for a in acts for p in a.parameters())
+    row = model.scalars()
+    assert "k0" in row and f"k0_l{len(acts)}" in row and f"k0_l{len(acts) + 1}" not in row
+
+
+@pytest.mark.parametrize("activation", ["polynomial", "rational"])
+def test_a_curved_family_trains_under_bf16_autocast_and_channels_last(activation):
+    model = build_model(*cnn_spec(family_model("deepcnn", activation), init=init_section(), seed=0))
+    model = model.to(memory_format=torch.channels_last)
+    x = torch.rand(2, 1, 28, 28).to(memory_format=torch.channels_last)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(x)
+    out.float().sum().backward()
+    # The coefficients stay float32 and so does g's arithmetic (a float32 k promotes bf16 x).
+    for act in model.learned_activations():
+        assert act.k.dtype == torch.float32 and torch.isfinite(act.k.grad).all()
+    assert torch.isfinite(out.float()).all()
+    # A bf16 input is computed in float32: the same numbers as the float32 input gives.
+    act, z = model.learned_activations()[0], torch.randn(2, 4, 6, 6).bfloat16()
+    assert act(z).dtype == torch.float32 and torch.equal(act(z), act(z.float()))
+
+
+def test_a_learned_family_starts_from_init_as_anns_does():
+    """The sets come from the same draw as an MLP's (``models.activation_kwargs``): k0, k1 from
+    ``init``, every further coefficient 0, one set per layer."""
+    _, kwargs = cnn_spec(family_model("lenet5", "rational"), init=init_section(k0=0.1, k1=0.9), seed=0)
+    assert kwargs["activation"] == "rational" and kwargs["span"] == 4.0
+    assert kwargs["k_init"] == [[0.1, 0.9, 0.0, 0.0]] * 4 and kwargs["b_init"] == [[0.0, 0.0]] * 4
+    model = build_model("lenet5", kwargs)
+    assert describe("lenet5", kwargs) == "LeNet-5 4-8 / dense 16-12, rational g of degrees 3/2"
+    probe = model.preactivation_range(torch.rand(6, 28, 28), 0.005, 0.995)
+    assert probe["span"] == 4.0 and sorted(probe)[-1] == "x_lo_l4"
+    with pytest.raises(ValueError, match="pass init"):
+        cnn_spec(family_model("lenet5", "polynomial"))
+    for sets in (3, 5):  # one set per activation, no more, no fewer
+        with pytest.raises(ValueError, match=r"k_init has \d sets .* build the kwargs with models\.cnn_spec"):
+            build_model(
+                "lenet5", {**kwargs, "k_init": kwargs["k_init"][:1] * sets, "b_init": kwargs["b_init"][:1] * sets}
+            )
+
+
+# Built from ff56d67's cnn.py (before model.activation) with torch.manual_seed(0): the state
+# dict's bytes and the next random number, so the weights and the random stream after building
+# are the same (this torch's CPU generator).
+BEFORE_ACTIVATION = {
+    "lenet5": ("a0d541f35bb4d5c62521ac11501b315a3e32e877fb1751f987f10f982353a6b5", 0.4166261553764343),
+    "deepcnn": ("0522fa9b314f22cfd70d8ec0245453e3d720e303643ad636d5392095eb90a8fe", 0.23520225286483765),
+}
+BEFORE_KWARGS = {
+    "lenet5": dict(channels=(6, 16), dense=(120, 84), dropout=0.0, dense_dropout=0.0),
+    "deepcnn": dict(
+        channels=(8, 16), dense=(32, 16), dropout=0.1, dense_dropout=0.5, downsample="strided", batchnorm="every"
+    ),
+}
+
+
+@pytest.mark.parametrize("arch", ["lenet5", "deepcnn"])
+def test_relu_builds_the_network_and_weights_of_before(arch):
+    arch_name, kwargs = cnn_spec(cnn_model(arch=arch, **BEFORE_KWARGS[arch]), init=init_section(), seed=0)
+    assert "activation" not in kwargs and "k_init" not in kwargs  # checkpoints' kwargs as before
+    torch.manual_seed(0)
+    model = build_model(arch_name, kwargs)
+    assert (state_digest(model), torch.rand(1).item()) == BEFORE_ACTIVATION[arch]
+    assert model.scalars() == {} and model.learned_activations() == []
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    assert relus and all(m.inplace for m in relus)
+
+
+def test_cnn_activation_keys_are_checked_like_anns():
+    import yaml
+
+    from mnistflow.config import parse_params
+
+    raw = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    raw["deepcnn"]["model"]["degree"] = 3
+    with pytest.raises(
+        ValueError,
+        match=r"deepcnn\.model\.degree: is 3, but only activation polynomial or rational reads it; set it to 1 "
+        r"\(or activation: polynomial\)",
+    ):
+        parse_params(raw)
+    raw["deepcnn"]["model"].update(activation="gelu", degree=1)
+    with pytest.raises(ValueError, match=r"deepcnn\.model\.activation: must be one of 'learnable', .*got 'gelu'"):
+        parse_params(raw)
+    raw["deepcnn"]["model"].update(activation="polynomial", degree=3, span=4.0)
+    spec = model_spec("deepcnn", parse_params(raw))
+    assert spec.params["init.k1"] == 1.0 and spec.params["deepcnn.model.activation"] == "polynomial"
+
+
+def test_a_learned_cnns_history_rows_draw_its_coefficients_and_g():
+    """The rows ``fit`` records for a CNN (``scalars`` and the probe) are the ones the plot
+    stage and the report read for ann: the per-layer coefficients, g over each layer's inputs."""
+    from mnistflow.plotting import activation_shapes, k_per_epoch
+
+    g = FAMILIES["polynomial"]
+    model = build_model(*cnn_spec(family_model("lenet5", "polynomial"), init=init_section(), seed=0))
+    rows = []
+    for epoch in (0, 1):
+        rows.append(
+            {"epoch": epoch, **model.scalars(), **model.preactivation_range(torch.rand(6, 28, 28), 0.005, 0.995)}
+        )
+        with torch.no_grad():
+            model.learned_activations()[0].k[2] += 0.5  # layer 1 bends, the others stay
+    assert rows[1]["k2_l1"] == 0.5 and rows[1]["k2_l2"] == 0.0 and rows[1]["k2"] == 0.125
+    assert g.formula(rows[1]).startswith("g(x) = 0.0000 + 1.0000·x + 0.1250·x²")
+    for figure in (k_per_epoch(rows, "lenet5"), activation_shapes(rows, "lenet5", g)):
+        assert figure.axes

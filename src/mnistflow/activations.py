@@ -1,4 +1,4 @@
-"""The activation families of a fully connected network: the one place a new family is added.
+"""The activation families of the networks (fully connected and convolutional): the one place a new family is added.
 
 Every learned family is one form, g(x) = P(x) / Q(x) with
 
@@ -153,7 +153,7 @@ def family(name: str) -> Family:
 
 def model_family(section: Mapping[str, Any] | None) -> Family | None:
     """The family of a model's params section as params.yaml holds it (a dict); None for a
-    network without one (a convolutional network)."""
+    section that names none (a convolutional network's params from before issue 27)."""
     model = (section or {}).get("model") or {}
     name = model.get("activation") if isinstance(model, Mapping) else None
     return FAMILIES.get(name) if name is not None else None

@@ -166,8 +166,43 @@ class InitSection:
             yield "spread", f"must be > 0 when sampling is {self.sampling!r} (use sampling: constant for fixed values)"
 
 
+class ActivationKeys:
+    """The checks of ``activation`` and ``activations.FAMILY_KEYS`` that every network reading
+    them shares (``MLPModel``, ``CNNModel``): a dataclass with fields activation, degree,
+    denominator and span."""
+
+    def activation_problems(self) -> Problems:
+        if self.activation not in FAMILIES:
+            yield "activation", f"must be one of {', '.join(map(repr, FAMILIES))}, got {self.activation!r}"
+            return
+        yield from self.family_problems()
+
+    def family_problems(self) -> Problems:
+        """Each of ``activations.FAMILY_KEYS`` in range for the families that read it, at its
+        neutral value for the others."""
+        reads = FAMILIES[self.activation].reads
+        for name, neutral in FAMILY_KEYS.items():
+            families = [f.name for f in FAMILIES.values() if name in f.reads]
+            value = getattr(self, name)
+            if name not in reads and value != neutral:
+                yield (
+                    name,
+                    f"is {value}, but only activation {' or '.join(families)} reads it; set it to {neutral} (or "
+                    f"activation: {families[0]})",
+                )
+        if "degree" in reads and not 1 <= self.degree <= 8:
+            yield "degree", f"must be 1 to 8, got {self.degree}"
+        if "span" in reads and self.span < 0:
+            yield "span", f"must be >= 0 (0: no bound), got {self.span}"
+        if "denominator" in reads and not 1 <= self.denominator <= 8:
+            yield (
+                "denominator",
+                f"must be 1 to 8 for a rational activation (a polynomial has none), got {self.denominator}",
+            )
+
+
 @dataclass(frozen=True)
-class MLPModel:
+class MLPModel(ActivationKeys):
     """The architecture of a fully connected network (``ann.model``, ``mlp.model``)."""
 
     # The network: a name in ``ARCHITECTURES`` whose section is MLPSection (mlp).
@@ -199,38 +234,12 @@ class MLPModel:
         for i, width in enumerate(self.hidden):
             if width < 1:
                 yield f"hidden.{i}", f"must be a positive width, got {width}"
-        if self.activation not in FAMILIES:
-            yield "activation", f"must be one of {', '.join(map(repr, FAMILIES))}, got {self.activation!r}"
-            return
-        if not FAMILIES[self.activation].learned and self.share_k != "network":
+        if self.activation in FAMILIES and not FAMILIES[self.activation].learned and self.share_k != "network":
             yield (
                 "share_k",
                 f"is {self.share_k!r}, but ReLU has no k0/k1 to share; use network (or activation: learnable)",
             )
-        yield from self.family_problems()
-
-    def family_problems(self) -> Problems:
-        """Each of ``activations.FAMILY_KEYS`` in range for the families that read it, at its
-        neutral value for the others."""
-        reads = FAMILIES[self.activation].reads
-        for name, neutral in FAMILY_KEYS.items():
-            families = [f.name for f in FAMILIES.values() if name in f.reads]
-            value = getattr(self, name)
-            if name not in reads and value != neutral:
-                yield (
-                    name,
-                    f"is {value}, but only activation {' or '.join(families)} reads it; set it to {neutral} (or "
-                    f"activation: {families[0]})",
-                )
-        if "degree" in reads and not 1 <= self.degree <= 8:
-            yield "degree", f"must be 1 to 8, got {self.degree}"
-        if "span" in reads and self.span < 0:
-            yield "span", f"must be >= 0 (0: no bound), got {self.span}"
-        if "denominator" in reads and not 1 <= self.denominator <= 8:
-            yield (
-                "denominator",
-                f"must be 1 to 8 for a rational activation (a polynomial has none), got {self.denominator}",
-            )
+        yield from self.activation_problems()
 
 
 @dataclass(frozen=True)
@@ -373,7 +382,7 @@ class MLPTraining(Training):
 
 
 @dataclass(frozen=True)
-class CNNModel:
+class CNNModel(ActivationKeys):
     """The architecture of a convolutional network (``lenet5.model``, ``deepcnn.model``, ``square.model``)."""
 
     # A name in ``ARCHITECTURES`` whose section is CNNSection. lenet5: conv5x5 'same' -> pool ->
@@ -395,8 +404,17 @@ class CNNModel:
     # Test-time augmentation (mnistflow.tta): the answer is the mean of the probabilities on the
     # image and on copies shifted by one pixel: none; plus (the 4 neighbours); ring (all 8).
     tta: Literal["none", "plus", "ring"]
+    # A family of ``activations.FAMILIES`` after every convolution and hidden dense layer: relu,
+    # or a learned one with one set of coefficients per layer (starting from ``init``, as ann's).
+    activation: str
+    # The family's keys, as ``MLPModel``'s (polynomial: degree, span; rational: degree,
+    # denominator, span); a family that does not read one leaves it at its neutral value.
+    degree: int
+    denominator: int
+    span: float
 
     def problems(self) -> Problems:
+        yield from self.activation_problems()
         if self.arch == "lenet5":
             for name, neutral in (("downsample", "maxpool"), ("batchnorm", "block")):
                 if getattr(self, name) != neutral:

@@ -31,6 +31,7 @@ the formula everywhere.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import torch
 from torch import nn
@@ -60,6 +61,20 @@ def sample_coefficients(init: InitSection, generator: torch.Generator, n: int) -
     return (centre + noise).tolist()
 
 
+def coefficient_row(acts: Sequence[nn.Module]) -> dict[str, float]:
+    """The history's columns for a network's learned activations ``acts`` (one module per set,
+    in layer order): each coefficient's mean over the sets (k0, k1, ..., b1, ...) and, with more
+    than one set, each set's own as k0_l<i>, ...; {} for none."""
+    sets = [act.coefficients() for act in acts]
+    if not sets:
+        return {}
+    values = {name: sum(s[name] for s in sets) / len(sets) for name in sets[0]}
+    if len(sets) > 1:
+        for i, coefficients in enumerate(sets, start=1):
+            values.update({f"{name}_l{i}": value for name, value in coefficients.items()})
+    return values
+
+
 def affine(x: torch.Tensor, k0: torch.Tensor, k1: torch.Tensor) -> torch.Tensor:
     """g(x) = k0 + k1 * x, element-wise (k0, k1 broadcast as scalars)."""
     return k0 + k1 * x
@@ -82,6 +97,13 @@ def rational(x: torch.Tensor, k: torch.Tensor, b: torch.Tensor) -> tuple[torch.T
     q = 1.0 + F.softplus(s) - LOG2
     dq = torch.sigmoid(s) * ds
     return p / q, (dp * q - p * dq) / (q * q)
+
+
+def at_least(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """``x`` in the coefficients' precision when it has less (a bf16 activation under autocast):
+    the values the mixed arithmetic would promote to anyway, but every op then runs on one dtype,
+    which torch's CPU kernels do faster than a bf16-by-float32 op."""
+    return x.to(torch.promote_types(x.dtype, k.dtype))
 
 
 def with_tangents(f, x: torch.Tensor, span: float) -> torch.Tensor:
@@ -129,7 +151,7 @@ class LearnablePolynomial(nn.Module):
         return cls(k, span)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return with_tangents(lambda t: polynomial(t, self.k), x, self.span)
+        return with_tangents(lambda t: polynomial(t, self.k), at_least(x, self.k), self.span)
 
     def coefficients(self) -> dict[str, float]:
         return {f"k{j}": v for j, v in enumerate(self.k.tolist())}
@@ -153,7 +175,7 @@ class LearnableRational(nn.Module):
         return cls(k, b, span)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return with_tangents(lambda t: rational(t, self.k, self.b), x, self.span)
+        return with_tangents(lambda t: rational(t, self.k, self.b), at_least(x, self.k), self.span)
 
     def coefficients(self) -> dict[str, float]:
         return {

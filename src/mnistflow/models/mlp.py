@@ -9,6 +9,7 @@ from torch import nn
 
 from mnistflow import tta
 from mnistflow.activations import family
+from mnistflow.models.activation import coefficient_row
 
 
 class MLP(nn.Module):
@@ -90,12 +91,7 @@ class MLP(nn.Module):
         with one set per layer, k0_l<i>, ... per layer."""
         if not family(self.activation).learned:
             return {}
-        sets = [act.coefficients() for act in self.acts]
-        values = {name: sum(s[name] for s in sets) / len(sets) for name in sets[0]}
-        if len(sets) > 1:
-            for i, coefficients in enumerate(sets, start=1):
-                values.update({f"{name}_l{i}": value for name, value in coefficients.items()})
-        return values
+        return coefficient_row(self.acts)
 
     def preactivation_range(self, x: torch.Tensor, low: float, high: float) -> dict[str, float]:
         """The ``low`` and ``high`` quantiles of each hidden layer's pre-activations on batch

@@ -18,7 +18,8 @@ from mnistflow.plotting import render_all
 
 def plot(name: str, gallery_size: int, activation: Family | None) -> list[Path]:
     """Draw model ``name``'s figures into ``paths.images(name)``; ``activation``: its network's
-    activation family (None: a convolutional network)."""
+    activation family (None: a network without one; ReLU's and the others without coefficients
+    draw no activation figures)."""
     answers = outputs.load(name)
     test = load_split("test")
     with staged() as stage_file:
