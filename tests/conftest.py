@@ -30,6 +30,18 @@ VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "dvc").is_file() 
 DVC = str(VENV_BIN / "dvc")
 # The pipeline's results: a copy of the project starts without them.
 SKIPPED_PREFIXES = ("dvc.lock", "metrics/", "plots/", "data/", "reports/")
+# pytest-xdist runs a worker per core (pyproject.toml): each worker, and every pipeline command it
+# starts, gets its share of the cores, as jobs that share a machine must (README, Experiments);
+# with a thread per core each, their threads would wait on each other's.
+CORE_SHARE = max(1, len(os.sched_getaffinity(0)) // int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def core_share() -> None:
+    """Torch in this worker (the tests that train in-process) on its share of the cores."""
+    import torch
+
+    torch.set_num_threads(CORE_SHARE)
 
 
 # --- programs some tests drive: Chromium and PostgreSQL, found one way ------------------------------
@@ -245,7 +257,8 @@ def search_runs(uri: str) -> list:
 
 
 def base_env() -> dict[str, str]:
-    """The caller's environment with the project's venv first on PATH and none of its pipeline settings."""
+    """The caller's environment with the project's venv first on PATH, none of its pipeline
+    settings, and this worker's share of the cores (``CORE_SHARE``)."""
     # Nothing of the caller's pipeline settings: CI exports MNIST_MIRROR (the real MNIST), and each
     # test that downloads names its own generated mirror.
     env = {
@@ -254,6 +267,7 @@ def base_env() -> dict[str, str]:
         if not k.startswith(("DVC_", "MLFLOW_", "GIT_", "MNISTFLOW_")) and k != "MNIST_MIRROR"
     }
     env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["MNISTFLOW_THREADS"] = str(CORE_SHARE)
     env["DVC_NO_ANALYTICS"] = "1"
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     env.pop("PYTHONPATH", None)
@@ -505,7 +519,7 @@ def pytest_collection_modifyitems(config, items):
 
     def rank(item) -> int:
         if item.path not in slow:
-            return 3
+            return 3 if item.path.name in LONG_QUICK_FILES else 4
         if item.path.name == FIRST_BUILDER:
             return 0
         return 2 if item.path in copying else 1
@@ -515,3 +529,6 @@ def pytest_collection_modifyitems(config, items):
 
 # The file whose worker builds the reproduced project: the longest of those that copy it.
 FIRST_BUILDER = "test_end_to_end.py"
+# Files without slow (e2e) tests that still take a while (a browser, a server): the first of the
+# quick ones, so that no worker finishes the suite alone on one of them.
+LONG_QUICK_FILES = {"test_serve_page.py", "test_offline_plots.py", "test_report.py"}

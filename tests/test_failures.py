@@ -3,8 +3,9 @@ happened and name the command that brings the last good results back (DVC delete
 the stage ran: no output is `persist: true`, so that DVC keeps its run-cache), and that command
 restores them byte for byte; checkpoints are byte-stable and a damaged one is named in one line.
 
-The end-to-end part runs the headline model's slice of the pipeline (download, preprocess,
-train@ann) on generated data in a temporary git repo, then breaks it in the ways a user does.
+The end-to-end part takes a copy of the reproduced project (conftest's `reproduced_original`:
+generated data, committed after `dvc repro`) and breaks the headline model's training in the
+ways a user does.
 """
 
 from __future__ import annotations
@@ -22,12 +23,9 @@ import pytest
 import torch
 
 from conftest import (
-    init_repo,
     DVC,
     RESTORE_ANN,
-    base_env,
-    copy_project,
-    edit_params,
+    copy_reproduced,
     error_lines,
     git,
     init_section,
@@ -37,7 +35,6 @@ from conftest import (
     run,
     snapshot,
     training_at_epoch_2,
-    write_mnist,
 )
 from mnistflow import checkpoint
 from mnistflow.models import build_model, mlp_spec
@@ -215,20 +212,10 @@ def test_the_restore_command_names_what_dvc_caches_and_what_git_holds(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def ann_project(tmp_path_factory):
-    """A committed project after `dvc repro train@ann` on generated data (3 stages)."""
-    repo = tmp_path_factory.mktemp("failures")
-    copy_project(repo)
-    init_repo(repo)
-    mirror = tmp_path_factory.mktemp("mirror")
-    edit_params(repo / "params.yaml", write_mnist(mirror, n_train=1000, n_test=300, seed=0))
-    env = base_env()
-    env["MNIST_MIRROR"] = str(mirror)
-    env["MLFLOW_TRACKING_URI"] = f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
-    run([DVC, "repro", "train@ann"], repo, env)
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "ann trained")
-    return repo, env
+def ann_project(reproduced_original, tmp_path_factory):
+    """A committed project after `dvc repro` on generated data (conftest's shared one, copied)."""
+    copy = copy_reproduced(reproduced_original, tmp_path_factory.mktemp("failures"))
+    return copy.repo, copy.env
 
 
 def leftovers(repo: Path) -> list[str]:

@@ -1,9 +1,10 @@
 """Working as a team: the pipeline logging to a shared MLflow tracking server.
 
 A real `mlflow server` (SQLite backend store, `--serve-artifacts` into a local
-`--artifacts-destination`) on 127.0.0.1 and a free port; `dvc repro plot@ann` (download,
-preprocess, train@ann, evaluate@ann, plot@ann) and the track stage for ann on generated data in
-a copy of the project with MLFLOW_TRACKING_URI=http://127.0.0.1:<port>. Read back through the
+`--artifacts-destination`) on 127.0.0.1 and a free port; `dvc repro --force --single-item`
+of train@ann, evaluate@ann and plot@ann, and the track stage for ann, in a copy of the reproduced
+project (conftest's `reproduced_original`: generated data) with
+MLFLOW_TRACKING_URI=http://127.0.0.1:<port>. Read back through the
 server's API: one run with the params, per-epoch steps, datasets, history, evaluation and plot
 artifacts and the model (registered, loadable through the server), the results attached to the training run,
 every artifact on the server's side and nothing in the project's mlruns/.
@@ -32,14 +33,10 @@ from conftest import (
     DVC,
     VENV_BIN,
     base_env,
-    copy_project,
-    edit_params,
-    git,
-    init_repo,
+    copy_reproduced,
     run,
     stages_ran,
     wait_for,
-    write_mnist,
 )
 
 pytestmark = pytest.mark.e2e
@@ -47,7 +44,7 @@ pytestmark = pytest.mark.e2e
 MLFLOW = str(VENV_BIN / "mlflow")
 PYTHON = str(VENV_BIN / "python")
 START_TIMEOUT_S = 120  # a fresh backend store runs MLflow's schema migrations first (5-10 s on 2 cores)
-SLICE = ("download", "preprocess", "train@ann", "evaluate@ann", "plot@ann")
+SLICE = ("train@ann", "evaluate@ann", "plot@ann")
 ANN_PNGS = {
     "accuracy_train_vs_test.png",
     "confusion_matrix.png",
@@ -133,24 +130,17 @@ def client(uri: str):
     return mlflow.MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def test_the_pipeline_logs_to_a_tracking_server(tmp_path):
+def test_the_pipeline_logs_to_a_tracking_server(reproduced_original, tmp_path):
     import mlflow
 
     server_dir = tmp_path / "server"
     server_dir.mkdir()
     artifacts = server_dir / "artifacts"
     with mlflow_server(f"sqlite:///{server_dir / 'mlflow.db'}", artifacts, server_dir / "server.log") as server:
-        repo = tmp_path / "project"
-        repo.mkdir()
-        copy_project(repo)
-        init_repo(repo)
-        mirror = tmp_path / "mirror"
-        edit_params(repo / "params.yaml", write_mnist(mirror, n_train=1000, n_test=300, seed=0))
-        git(repo, "add", "-A")
-        git(repo, "commit", "-q", "-m", "project on generated data")
+        repo = copy_reproduced(reproduced_original, tmp_path).repo
         url = server.wait_ready()
-        env = {**base_env(), "MNIST_MIRROR": str(mirror), "MLFLOW_TRACKING_URI": url}
-        repro = run([DVC, "repro", "plot@ann"], repo, env)
+        env = {**base_env(), "MNIST_MIRROR": str(reproduced_original / "mirror"), "MLFLOW_TRACKING_URI": url}
+        repro = run([DVC, "repro", "--force", "--single-item", *SLICE], repo, env)
         out = repro.stdout + repro.stderr
         assert stages_ran(out) == set(SLICE), out
         tracked = run([PYTHON, "-m", "stages.track", "ann"], repo, env)  # the track stage, for this one model
