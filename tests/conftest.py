@@ -30,6 +30,8 @@ VENV_BIN = ROOT / ".venv" / "bin" if (ROOT / ".venv" / "bin" / "dvc").is_file() 
 DVC = str(VENV_BIN / "dvc")
 # The pipeline's results: a copy of the project starts without them.
 SKIPPED_PREFIXES = ("dvc.lock", "metrics/", "plots/", "data/", "reports/")
+# What the stages write, folder by folder.
+WRITTEN = ("data/raw", "data/processed", "models", "metrics", "plots", "reports")
 # pytest-xdist runs a worker per core (pyproject.toml): each worker, and every pipeline command it
 # starts, gets its share of the cores, as jobs that share a machine must (README, Experiments);
 # with a thread per core each, their threads would wait on each other's.

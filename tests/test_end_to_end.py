@@ -18,8 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from conftest import (
+    WRITTEN,
     DVC,
     ROOT,
     VENV_BIN,
@@ -481,3 +483,33 @@ def test_dvc_remote_the_clone_reevaluates_to_the_owners_bytes(remote: Remote, cl
     assert git_run(clone.path, "status", "--porcelain") == ""
     status = run([DVC, "status"], clone.path, clone.env)
     assert "Data and pipelines are up to date." in status.stdout, status.stdout
+
+
+# --- Going back: DVC's run-cache --------------------------------------------------------------------
+
+EPOCH_LINE = re.compile(r"^epoch +\d+/\d+", re.M)
+
+
+def outputs(repo: Path) -> dict[str, bytes]:
+    """Every file the stages wrote, and dvc.lock, by path."""
+    files = [repo / "dvc.lock", *(p for top in WRITTEN for p in (repo / top).rglob("*") if p.is_file())]
+    return {p.relative_to(repo).as_posix(): p.read_bytes() for p in files}
+
+
+def test_going_to_params_run_before_restores_from_the_run_cache(project: Project, remote: Remote) -> None:
+    """The owner's commit holds the experiment (k1=0.5). `dvc exp run` to the first run's k1 and
+    back to the committed one: both come from DVC's run-cache (no epoch trained), and back at the
+    committed k1 every output is the committed bytes."""
+    repo, env = project.repo, project.env
+    committed = yaml.safe_load((repo / "params.yaml").read_text(encoding="utf-8"))["init"]["k1"]
+    first = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["init"]["k1"]
+    assert committed != first
+    before = outputs(repo)
+    for k1 in (first, committed):
+        moved = run([DVC, "exp", "run", "-S", f"init.k1={k1}"], repo, env)
+        out = moved.stdout + moved.stderr
+        assert "Stage 'train@ann' is cached - skipping run, checking out outputs" in out, out
+        assert not EPOCH_LINE.search(out), out  # no epoch trained
+    after = outputs(repo)
+    assert set(after) == set(before)
+    assert sorted(path for path in before if after[path] != before[path] and path != "dvc.lock") == []
