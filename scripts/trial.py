@@ -95,35 +95,14 @@ def variant_scores(engine, extra: dict, x, y, task, batch_size: int, modes: list
     scores = {}
     for name, net in nets.items():
         configured = getattr(net, "tta", None)
-        for mode in modes:
+        for mode in modes if configured is not None else ["none"]:
             if configured is not None:
                 net.tta = mode
-            # A network without its own test-time augmentation (the MLPs) is scored through
-            # the same mean over shifted copies, to see whether giving it one would pay.
-            scored = net if configured is not None or mode == "none" else shifted(net, mode)
-            logits = predict_logits(scored, x, batch_size, engine.device, engine.cfg.amp, engine.cfg.channels_last)
+            logits = predict_logits(net, x, batch_size, engine.device, engine.cfg.amp, engine.cfg.channels_last)
             scores[f"{name}/{mode}"] = loss_and_accuracy(logits, y, task)[1]
         if configured is not None:
             net.tta = configured
     return scores
-
-
-def shifted(net, mode: str):
-    """``net`` answering with the mean over ``mode``'s one-pixel shifts (mnistflow.tta)."""
-    import torch
-
-    from mnistflow import tta
-
-    class _Shifted(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.net = net
-
-        def forward(self, x):
-            images = x.reshape(-1, 28, 28)  # tta shifts the last two dimensions
-            return tta.mean_logits(lambda v: self.net(v.reshape(x.shape)), images, tta.SHIFTS[mode], binary=False)
-
-    return _Shifted()
 
 
 def trial(

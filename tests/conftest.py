@@ -224,6 +224,26 @@ def wait_for(url: str, proc, timeout: float, what: str) -> None:
     pytest.fail(f"{what} did not answer {url} within {timeout:.0f} s")
 
 
+def served_answer(net, pixels, folder: Path, expected: np.ndarray) -> np.ndarray:
+    """``net`` exported as the train stage logs it (``served_module``, torch.export's pt2, a
+    signature from ``expected``), loaded back through MLflow's pyfunc and asked about ``pixels``."""
+    import mlflow.pyfunc
+    import mlflow.pytorch
+    from mlflow.models import infer_signature
+
+    from mnistflow.tracking.models import served_module
+
+    mlflow.pytorch.save_model(
+        served_module(net).eval(),
+        folder,
+        serialization_format="pt2",
+        input_example=pixels[:2].numpy(),
+        signature=infer_signature(pixels.numpy(), expected),
+        pip_requirements=["torch"],
+    )
+    return mlflow.pyfunc.load_model(str(folder)).predict(pixels.numpy())
+
+
 # --- running the pipeline in a copy of the project (the end-to-end tests) ------------------------
 
 

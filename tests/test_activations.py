@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import init_section, mlp_model
+from conftest import init_section, mlp_model, served_answer
 from mnistflow.activations import FAMILIES
 from mnistflow.config import ConfigError, parse_params
 from mnistflow.models import build_model, describe, mlp_spec
@@ -171,28 +171,15 @@ def test_numpy_backend_refuses_the_new_families_in_one_line():
     ],
 )
 def test_each_family_exports_to_pt2_and_serves_through_mlflow(model, tmp_path):
-    import mlflow.pyfunc
-    import mlflow.pytorch
-    from mlflow.models import infer_signature
-
     from mnistflow.tracking.models import served_module
 
     torch.manual_seed(0)
     _, kwargs = mlp_spec(mlp_model(hidden=(16, 8), **model), init_section(sampling="normal", spread=0.3), seed=0)
     net = build_model("mlp", kwargs).eval()
     pixels = torch.rand(4, 28, 28)
-    served = served_module(net).eval()
     with torch.no_grad():
-        expected = served(pixels).numpy()
-    mlflow.pytorch.save_model(
-        served,
-        tmp_path / "model",
-        serialization_format="pt2",
-        input_example=pixels[:2].numpy(),
-        signature=infer_signature(pixels.numpy(), expected),
-        pip_requirements=["torch"],
-    )
-    answer = mlflow.pyfunc.load_model(str(tmp_path / "model")).predict(pixels.numpy())
+        expected = served_module(net).eval()(pixels).numpy()
+    answer = served_answer(net, pixels, tmp_path / "model", expected)
     np.testing.assert_allclose(answer, expected, atol=1e-6)
 
 

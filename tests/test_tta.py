@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import cnn_model, init_section, mlp_model
+from conftest import cnn_model, init_section, mlp_model, served_answer
 
 from mnistflow import checkpoint
 from mnistflow.models import build_model, cnn_spec, mlp_spec
@@ -99,12 +99,7 @@ def test_the_mlp_averages_over_the_same_shifts():
 
 def test_checkpoint_predict_and_the_mlflow_model_apply_the_same_tta_as_evaluate(tmp_path):
     """The saved answers (evaluate), the checkpoint predict loads and the served MLflow model."""
-    import mlflow.pyfunc
-    import mlflow.pytorch
-    from mlflow.models import infer_signature
-
     from mnistflow.predict import checkpoint_classifier
-    from mnistflow.tracking.models import served_module
 
     x = images()
     model = net("ring", arch="deepcnn")
@@ -117,16 +112,7 @@ def test_checkpoint_predict_and_the_mlflow_model_apply_the_same_tta_as_evaluate(
     predicted = checkpoint_classifier(tmp_path / "deepcnn.pt").proba(x.numpy())
     np.testing.assert_allclose(predicted, evaluated, rtol=1e-5, atol=1e-6)
 
-    served = served_module(model).eval()
-    mlflow.pytorch.save_model(
-        served,
-        tmp_path / "model",
-        serialization_format="pt2",
-        input_example=x[:2].numpy(),
-        signature=infer_signature(x.numpy(), evaluated),
-        pip_requirements=["torch"],
-    )
-    answer = mlflow.pyfunc.load_model(str(tmp_path / "model")).predict(x.numpy())
+    answer = served_answer(model, x, tmp_path / "model", evaluated)
     np.testing.assert_allclose(answer, evaluated, rtol=1e-5, atol=1e-6)
 
 
