@@ -470,19 +470,14 @@ def restore(repo: Path, env: dict[str, str], line: str) -> None:
 
 
 def mlflow_statuses(env: dict[str, str]) -> list[str]:
-    code = (
-        "import mlflow, sys; mlflow.set_tracking_uri(sys.argv[1]);"
-        "print(' '.join(r.info.status for r in mlflow.search_runs(search_all_experiments=True, output_format='list', "
-        "order_by=['attributes.start_time ASC'])))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code, env["MLFLOW_TRACKING_URI"]],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return out.stdout.split()
+    """The status of every run in the store ``env`` logs to, oldest first (read in this process:
+    a new Python importing MLflow for each look would cost more than the look)."""
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=env["MLFLOW_TRACKING_URI"])
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    runs = client.search_runs(experiments, order_by=["attributes.start_time ASC"], max_results=1000)
+    return [r.info.status for r in runs]
 
 
 def read_json(path: Path) -> dict:
@@ -534,23 +529,43 @@ def pytest_collection_modifyitems(config, items):
     order, so the long ones start first and the quick files fill in around them, and the workers
     finish together. Among the slow files, the longest that copies the reproduced project
     (``reproduced_original``) goes first, so its worker builds that project while the others
-    take the slow files that need none; the other files that copy it come after those. The
-    order inside a file is kept; no test depends on another file's."""
+    take the slow files that need none; the other files that copy it come after those. Within
+    each of these groups the longer files go first (``LONGEST_FIRST``), so that no worker ends
+    the suite alone on a long one. The order inside a file is kept; no test depends on another
+    file's."""
     slow = {item.path for item in items if item.get_closest_marker("e2e")}
     copying = {item.path for item in items if "reproduced_original" in item.fixturenames}
 
-    def rank(item) -> int:
-        if item.path not in slow:
-            return 3 if item.path.name in LONG_QUICK_FILES else 4
-        if item.path.name == FIRST_BUILDER:
-            return 0
-        return 2 if item.path in copying else 1
+    def rank(item) -> tuple[int, int]:
+        name = item.path.name
+        length = LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+        if name == FIRST_BUILDER:
+            return 0, length
+        if item.path in slow:
+            return (2 if item.path in copying else 1), length
+        return (3 if name in LONGEST_FIRST else 4), length
 
     items.sort(key=rank)
 
 
 # The file whose worker builds the reproduced project: the longest of those that copy it.
 FIRST_BUILDER = "test_end_to_end.py"
-# Files without slow (e2e) tests that still take a while (a browser, a server): the first of the
-# quick ones, so that no worker finishes the suite alone on one of them.
-LONG_QUICK_FILES = {"test_serve_page.py", "test_offline_plots.py", "test_report.py"}
+# The files that take longest, longest first: the slow (e2e) ones, then those without slow tests
+# that still take a while (a browser, a server). The rest are quick, in any order.
+LONGEST_FIRST = (
+    "test_end_to_end.py",
+    "test_add_model.py",
+    "test_failures.py",
+    "test_tracking_server.py",
+    "test_seeds.py",
+    "test_serve.py",
+    "test_add_registry_entry.py",
+    "test_distributed.py",
+    "test_tracking.py",
+    "test_plots_compare.py",
+    "test_predict.py",
+    "test_operations.py",
+    "test_serve_page.py",
+    "test_offline_plots.py",
+    "test_report.py",
+)

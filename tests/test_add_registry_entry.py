@@ -21,6 +21,8 @@ from conftest import VENV_BIN, base_env, copy_project
 
 pytestmark = pytest.mark.e2e  # copies of the project, each run in subprocesses
 PYTHON = str(VENV_BIN / "python")
+# pytest in the copy, in its one process: a few tests do not pay for starting xdist's workers.
+PYTEST = ("-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider")
 
 NETWORK = '''
 
@@ -88,7 +90,7 @@ def repo(tmp_path: Path) -> Path:
 def test_a_new_architecture_is_its_network_plus_one_registry_entry(repo: Path):
     with (repo / "src/mnistflow/models/cnn.py").open("a", encoding="utf-8") as fh:
         fh.write(NETWORK)
-    registry_tests = ["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_models.py", "-k", "architecture"]
+    registry_tests = [*PYTEST, "tests/test_models.py", "-k", "architecture"]
     before = in_copy(repo, *registry_tests)
     assert before.returncode == 1, before.stdout
     assert "mnistflow.models.cnn:WideCNN is a network without an entry in config.ARCHITECTURES" in before.stdout
@@ -123,16 +125,6 @@ def test_a_new_activation_family_is_one_registry_entry(repo: Path):
     padé = "LeNet-5 12-24 / dense 120-84, Padé g of degrees 2/1"
     assert cnn.stdout.splitlines() == [padé, "['b1', 'k0', 'k1', 'k2']"]
     # The registry's own tests take the new family through its torch, NumPy and text forms.
-    checks = in_copy(
-        repo,
-        "-m",
-        "pytest",
-        "-q",
-        "-p",
-        "no:cacheprovider",
-        "tests/test_activations.py",
-        "-k",
-        "family_is_one or registry",
-    )
+    checks = in_copy(repo, *PYTEST, "tests/test_activations.py", "-k", "family_is_one or registry")
     assert checks.returncode == 0, checks.stdout
     assert "6 passed" in checks.stdout, checks.stdout

@@ -155,8 +155,8 @@ sys.path.insert(0, sys.argv[1])
 from mnistflow import errors
 errors.handle_interrupts()
 errors.interrupt_when_orphaned()
-print("ready", flush=True)
-try:
+try:  # from the moment it says ready: the watchdog may interrupt the print itself
+    print("ready", flush=True)
     time.sleep(60)
 except errors.Interrupted as exc:
     open(sys.argv[2], "w").write(str(exc.signum))

@@ -233,7 +233,9 @@ def test_the_command_prints_digits_probabilities_and_squares(project: Path):
 
 
 @pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
-def test_bad_inputs_are_one_line_each(project: Path):
+def test_bad_inputs_are_one_line_each(project: Path, monkeypatch, capsys):
+    from mnistflow.cli import main
+
     (project / "notes.png").write_text("not a picture", encoding="utf-8")
     Image.new("L", (100, 100), 255).save(project / "blank.png")
     draw(9).save(project / "nine.png")
@@ -251,9 +253,13 @@ def test_bad_inputs_are_one_line_each(project: Path):
     ]
 
     def one_line(args: list[str], cwd: Path = project) -> str:
-        result = mnistflow(args, cwd)
-        assert result.returncode == 1 and result.stdout == "" and len(result.stderr.splitlines()) == 1, result
-        return result.stderr
+        """The command's own ``main`` in this process (the console script is run above and by the
+        other tests here): status 1, nothing on stdout, one line on stderr."""
+        monkeypatch.chdir(cwd)
+        status = main(args)
+        out, err = capsys.readouterr()
+        assert status == 1 and out == "" and len(err.splitlines()) == 1, (status, out, err)
+        return err
 
     assert one_line(["predict", "--model", "deepcnn", "nine.png"]).startswith(
         "error: models/deepcnn.pt is missing; run its training stage (`dvc repro train@deepcnn`) or fetch it "
@@ -279,11 +285,14 @@ def test_bad_inputs_are_one_line_each(project: Path):
     assert one_line(["predict", "--model", "models/broken.pt", "nine.png"]).startswith(
         "error: models/broken.pt is not a readable checkpoint ("
     )
-    assert one_line(["predict", "--model-uri", "models:/mnist-lenet5/1", "nine.png"]).startswith(
+    # Through the console script: MLflow's settings are the command's environment's (base_env), not this process's.
+    by_uri = mnistflow(["predict", "--model-uri", "models:/mnist-lenet5/1", "nine.png"], project)
+    assert by_uri.returncode == 1 and by_uri.stdout == "" and len(by_uri.stderr.splitlines()) == 1, by_uri
+    assert by_uri.stderr.startswith(
         f"error: no MLflow store at {project / 'mlflow.db'}, so no models:/mnist-lenet5/1; train a model first"
     )
-    usage = mnistflow(["predict"], project)
-    assert usage.returncode == 2 and "the following arguments are required: IMAGE" in usage.stderr
+    monkeypatch.chdir(project)
+    assert main(["predict"]) == 2 and "the following arguments are required: IMAGE" in capsys.readouterr().err
 
 
 @pytest.mark.e2e  # slow: a whole training (deselected by -m "not e2e")
