@@ -23,6 +23,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -152,14 +153,28 @@ def load(path: Path) -> dict[str, dict[int, dict[str, float]]]:
 
 
 def dvc(args: Sequence[str], env: Mapping[str, str] | None = None) -> str:
-    """Run ``dvc args`` in the project; its stdout, or :class:`SeedsError` with its last error line."""
-    proc = subprocess.run(
-        [DVC, *args], cwd=ROOT, env=None if env is None else dict(env), capture_output=True, text=True, check=False
-    )
+    """Run ``dvc args`` in the project; its stdout, or :class:`SeedsError` with its last error line.
+
+    Its output goes to temporary files, not pipes: `dvc queue start` leaves its worker running
+    with the same stdout and stderr, and reading a pipe to its end would wait for that worker to
+    exit (the whole queue, then its idle timeout), so that the queue's progress is never shown."""
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.run(
+            [DVC, *args],
+            cwd=ROOT,
+            env=None if env is None else dict(env),
+            stdout=out,
+            stderr=err,
+            text=True,
+            check=False,
+        )
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        lines = [line.strip() for line in (proc.stderr + proc.stdout).splitlines() if line.strip()]
+        lines = [line.strip() for line in (stderr + stdout).splitlines() if line.strip()]
         raise SeedsError(f"`dvc {' '.join(args)}` failed: {lines[-1] if lines else f'exit status {proc.returncode}'}")
-    return proc.stdout
+    return stdout
 
 
 def exp_show(rev: str) -> list[dict[str, Any]]:
