@@ -237,6 +237,9 @@ def test_two_seeds_of_one_model_through_the_queue(reproduced_original: Path, tmp
     first = subprocess.run(script, cwd=repo, env=env, capture_output=True, text=True, timeout=900)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "seeds-0-mlp: success" in first.stderr and "seeds-1-mlp: success" in first.stderr, first.stderr
+    # The states on the way there: the script looks while the queue runs, not only after its worker exits.
+    states = [line.split(": ", 1)[1] for line in first.stderr.splitlines() if line.startswith("seeds-1-mlp: ")]
+    assert states[-1] == "success" and set(states[:-1]) & {"queued", "running"}, first.stderr
     lines = first.stdout.splitlines()
     assert len(lines) == 3 and lines[2].startswith("| `mlp` | 0, 1 | "), first.stdout
     # The numbers are the experiments' own: seed 0 gave the committed results (nothing reran).
