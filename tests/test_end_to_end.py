@@ -379,7 +379,7 @@ def test_temp_experiment_logs_to_project_store(project: Project) -> None:
 RESULTS = ("params.yaml", "dvc.lock", "metrics", "plots", "reports")  # what `git add` takes after a run
 # The evaluate stages the clone re-runs on its pulled checkpoints. One is enough to show the pulled
 # checkpoint and test split give the owner's bytes (every checkpoint is compared byte for byte, and
-# `dvc status` checks every hash); each costs 6-12 s on 2 cores (imports, a new MLflow store), all five 30 s.
+# `dvc status` checks every hash); each costs a process's imports and a new MLflow store.
 REEVALUATED = ("ann",)
 
 

@@ -2,7 +2,7 @@
 
 The fixture trains a small LeNet-5 (the pipeline's own ``fit`` and checkpoint format) on digits
 drawn with Pillow in matplotlib's DejaVu fonts, each prepared by ``predict.to_mnist``, the way
-MNIST's scans were: about 40 s on 2 cores. The tests then draw new pictures that differ from
+MNIST's scans were. The tests then draw new pictures that differ from
 anything in training (canvas size, stroke, dark-on-light or light-on-dark, offset, JPEG, a
 transparent PNG) and check that `mnistflow predict` reads them back, through the console
 script as a user runs it, as text and as JSON; and that each kind of bad input is one line.

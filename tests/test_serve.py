@@ -7,8 +7,8 @@ serves the champion (docs/operations.md) on 127.0.0.1 and a free
 port; two images posted to /invocations as README shows get the checkpoint's own
 probabilities back; a malformed request gets a 400. The server is always stopped (its whole
 process group). `mnistflow predict --model-uri` and `mnistflow serve` (its default) then read the same
-champion, the page's server naming its version, alias and accuracies. About 60 s on 2 cores,
-mostly the stages' and the servers' imports.
+champion, the page's server naming its version, alias and accuracies. Most of its time is the
+stages' and the servers' imports.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ there as a user does (no model named: the default choice), on 127.0.0.1 and a fr
 The API tests post pictures, arrays and bad input; the browser tests (skipped without
 Chromium; CI installs it) draw on the page with real mouse and touch events through
 scripts/screenshot_serve.py's DevTools driver, with every host but this machine unreachable.
-The last test stops the server with Ctrl-C. About 50 s on 2 busy cores.
+The last test stops the server with Ctrl-C.
 """
 
 from __future__ import annotations

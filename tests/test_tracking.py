@@ -8,7 +8,7 @@
 - Parallel processes share a fresh SQLite store (MLflow's own schema creation races).
 - Runs end FINISHED, FAILED (an exception) or KILLED (an interruption).
 
-Stores live in tmp_path; servers are plain sockets on 127.0.0.1. About 40 s on 2 cores.
+Stores live in tmp_path; servers are plain sockets on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ PYTHON = str(VENV_BIN / "python")
 @pytest.fixture(scope="module")
 def empty_store(tmp_path_factory) -> Path:
     """An MLflow SQLite database with its tables and nothing else. Creating them runs MLflow's
-    schema migrations (5-7 s on 2 cores); each test copies this file instead (0.05 s)."""
+    schema migrations, which take far longer than a copy; each test copies this file instead."""
     import mlflow
 
     path = tmp_path_factory.mktemp("empty-store") / "mlflow.db"

@@ -11,7 +11,7 @@ every artifact on the server's side and nothing in the project's mlruns/.
 
 Where PostgreSQL (initdb) and its driver (requirements-postgres.txt: psycopg) are installed, a second
 test runs a server on a private PostgreSQL cluster and logs a run through it.
-Servers are always stopped (their process groups). About 60 s on 2 cores.
+Servers are always stopped (their process groups).
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ pytestmark = pytest.mark.e2e
 
 MLFLOW = str(VENV_BIN / "mlflow")
 PYTHON = str(VENV_BIN / "python")
-START_TIMEOUT_S = 120  # a fresh backend store runs MLflow's schema migrations first (5-10 s on 2 cores)
+START_TIMEOUT_S = 120  # a fresh backend store runs MLflow's schema migrations first
 # The stages that talk to MLflow: training logs the run, track attaches the evaluate and plot stages'
 # files to it (the copy's: a retraining gives the same checkpoint, so they are its files too).
 SLICE = ("train@ann",)
